@@ -1,0 +1,5 @@
+import sys
+
+from latentlab.cli import main
+
+sys.exit(main())

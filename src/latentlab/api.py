@@ -1,0 +1,173 @@
+"""The Python API: the operations of the CLI on run directories.
+
+    run = latentlab.train("cs236_vae", overrides=["train.iterations=2000"])
+    latentlab.evaluate(run); latentlab.sample(run, n=100); latentlab.report([run])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from latentlab import config as config_io
+from latentlab.config import Config
+from latentlab.data.batcher import Batcher
+from latentlab.data.datasets import ImageData, load_images
+from latentlab.data.root import data_root
+from latentlab.errors import UserError
+from latentlab.registry import build_model
+from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint
+from latentlab.training.device import resolve_device
+from latentlab.training.trainer import Trainer
+
+RUN_FORMAT = 1  # bump when the layout of a run directory changes
+
+
+def _version() -> str:
+    from latentlab import __version__
+
+    return __version__
+
+
+# ----------------------------------------------------------------------------- run directories
+
+
+def new_run_dir(out: str | Path | None, name: str) -> Path:
+    run = Path(out) if out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run / "run.json").exists() or (run / "config.toml").exists():
+        raise UserError(f"{run} already holds a run; continue it with --resume {run}, or choose another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def read_run(run: str | Path, overrides: list[str] = ()) -> Config:
+    """The config of an existing run directory, checked against this version's schema."""
+    run = Path(run)
+    if not run.is_dir():
+        raise UserError(f"run directory {run} does not exist")
+    meta_path = run / "run.json"
+    if not meta_path.exists():
+        raise UserError(f"{run} is not a latentlab run directory, or one written by an older version (no run.json)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError:
+        raise UserError(f"{meta_path} is corrupt (not JSON)") from None
+    if meta.get("format") != RUN_FORMAT:
+        raise UserError(f"{run} was written by latentlab {meta.get('latentlab', '?')} (run format "
+                        f"{meta.get('format')}); this version reads format {RUN_FORMAT}: train it again")
+    try:
+        raw, _ = config_io.read_toml(run / "config.toml")
+        return config_io.build(config_io.apply_overrides(raw, list(overrides)))
+    except UserError as e:
+        raise UserError(f"{run}/config.toml: {e}") from None
+
+
+def _load_data(config: Config, data_dir, device: torch.device) -> ImageData:
+    data = load_images(config.data.name, data_root(data_dir))
+    return replace(data, **{k: v.to(device) for k, v in vars(data).items() if isinstance(v, torch.Tensor)})
+
+
+def _setup(config: Config, data_dir, device_name: str | None):
+    device = resolve_device(device_name or config.train.device)
+    torch.manual_seed(config.train.seed)
+    data = _load_data(config, data_dir, device)
+    model = build_model(config.model, tuple(data.train_x.shape[1:])).to(device)
+    return device, data, model
+
+
+def load_model(run: str | Path, device: str | None = None, data_dir=None):
+    """(config, model with the newest checkpoint's weights, data) of a run directory."""
+    config = read_run(run)
+    ckpt = latest_checkpoint(Path(run) / "checkpoints")
+    if ckpt is None:
+        raise UserError(f"{run} has no checkpoint yet: train it first (latentlab train --resume {run})")
+    _, data, model = _setup(config, data_dir, device)
+    _, state = load_checkpoint(ckpt)
+    model.load_state_dict(state["model"])
+    return config, model.eval(), data
+
+
+# ----------------------------------------------------------------------------- operations
+
+
+def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, resume=None, data_dir=None,
+          device: str | None = None, quiet: bool = False, evaluate_after: bool = True) -> Path:
+    """Train a config (a Config, a TOML path or a preset name), or resume a run directory."""
+    if resume is not None:
+        run, config = Path(resume), read_run(resume, overrides)
+    else:
+        name = "config"
+        if not isinstance(config, Config):
+            config, name = config_io.load(config, overrides)
+        run = new_run_dir(out, name)
+    dev, data, model = _setup(config, data_dir, device)
+    if resume is None:
+        atomic_write(run / "run.json", json.dumps({"format": RUN_FORMAT, "latentlab": _version()}))
+    atomic_write(run / "config.toml", config_io.to_toml(config))
+    batcher = Batcher({"x": data.train_x}, config.train.batch_size, seed=config.train.seed,
+                      binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
+    trainer = Trainer(model, batcher, config.train, run, quiet=quiet)
+    if resume is not None and not trainer.resume():
+        raise UserError(f"{run} has no checkpoint to resume from; start it again with latentlab train")
+    trainer.fit()
+    if evaluate_after:
+        evaluate(run, model=model, config=config, data=data, quiet=quiet, train_s=trainer.elapsed)
+    return run
+
+
+def evaluate(run: str | Path, *, out=None, data_dir=None, device=None, quiet=False,
+             model=None, config=None, data=None, train_s: float | None = None) -> dict:
+    """Recompute results.json (and the figures and report) of a run directory."""
+    from latentlab.evaluation.figures import draw_all
+    from latentlab.evaluation.protocols import evaluate as run_protocol
+    from latentlab.report.html import write_report
+
+    run = Path(run)
+    if model is None:
+        config, model, data = load_model(run, device, data_dir)
+    model.eval()
+    step, _ = load_checkpoint(latest_checkpoint(run / "checkpoints"))
+    t0 = time.perf_counter()
+    torch.manual_seed(config.train.seed)  # the same numbers every time a run is evaluated
+    results = {"format": RUN_FORMAT, "run": run.name, "model": config.model.name, "step": step,
+               **run_protocol(model, data, config, quiet=quiet)}
+    results["elapsed"] = {"eval_s": round(time.perf_counter() - t0, 1)}
+    if train_s is not None:
+        results["elapsed"]["train_s"] = round(train_s, 1)
+    out_dir = Path(out) if out else run
+    atomic_write(out_dir / "results.json", json.dumps(results, indent=2))
+    if config.eval.figures:
+        draw_all(model, data.test_x, data.test_y, run / "figures", run / "metrics.jsonl", seed=config.train.seed)
+    write_report([run], run / "report.html")
+    return results
+
+
+def sample(run: str | Path, *, n: int = 200, out=None, seed: int = 0, device=None, data_dir=None) -> Path:
+    """Draw n samples from a trained run and write them as PNG grids into `out` (default run/samples)."""
+    from latentlab.models.base import Decoder, LatentPrior
+    from latentlab.viz.figures import sample_grid
+
+    config, model, _ = load_model(run, device, data_dir)
+    out = Path(out) if out else Path(run) / "samples"
+    g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    with torch.no_grad():
+        if isinstance(model, Decoder) and isinstance(model, LatentPrior):
+            z = model.sample_z(n, generator=g)
+            mean, draws = model.decode(z), model.sample_x_given_z(z, generator=g)
+        else:
+            mean, draws = model.sample(n, generator=g), None
+    return sample_grid(mean.clamp(0, 1).cpu(), None if draws is None else draws.clamp(0, 1).cpu(),
+                       out / f"samples-seed{seed}.png")
+
+
+def report(runs: list[str | Path], out=None) -> Path:
+    """One report.html for one run (default: inside it) or comparing several (default: ./report.html)."""
+    from latentlab.report.html import write_report
+
+    runs = [Path(r) for r in runs]
+    out = Path(out) if out else (runs[0] / "report.html" if len(runs) == 1 else Path("report.html"))
+    return write_report(runs, out)

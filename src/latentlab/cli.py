@@ -1,0 +1,101 @@
+"""The `latentlab` command: train · eval · sample · report. No math here: it parses and calls api.py.
+
+Errors a user can cause print one line and exit with status 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from latentlab.errors import UserError
+
+
+def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True) -> None:
+    if data:
+        p.add_argument("--data-dir", help="dataset root (default: $LATENTLAB_DATA, else ./data)")
+        p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the config's train.device)")
+    if loops:
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="latentlab", description="Deep generative models with latent variables.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a config or preset (then evaluate, draw figures, write the report)")
+    p.add_argument("config", nargs="?", help="a TOML file or a preset name (e.g. cs236_vae)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.iterations=2000 (repeatable)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run directory RUN from its newest checkpoint")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<preset>-<time>)")
+    p.add_argument("--no-eval", action="store_true", help="skip evaluation, figures and report after training")
+    _common(p)
+
+    p = sub.add_parser("eval", help="recompute results.json, figures and report.html of a run")
+    p.add_argument("run")
+    p.add_argument("--out", metavar="DIR", help="where results.json goes (default: the run directory)")
+    _common(p)
+
+    p = sub.add_parser("sample", help="write sample grids of a trained run as PNG")
+    p.add_argument("run")
+    p.add_argument("-n", type=int, default=200, help="number of samples (default 200: a 10×20 grid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="output folder (default: RUN/samples)")
+    _common(p, loops=False)
+
+    p = sub.add_parser("report", help="write a self-contained report.html for one or several runs")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", metavar="FILE", help="default: RUN/report.html, or ./report.html for several runs")
+    _common(p, loops=False, data=False)
+
+    p = sub.add_parser("presets", help="list the preset configs")
+    p.add_argument("--debug", action="store_true")
+    return ap
+
+
+def run(args: argparse.Namespace) -> None:
+    from latentlab import api, config
+
+    if args.command == "train":
+        if (args.config is None) == (args.resume is None):
+            raise UserError("train needs a CONFIG (file or preset) or --resume RUN, not both")
+        run_dir = api.train(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
+                            data_dir=args.data_dir, device=args.device, quiet=args.quiet,
+                            evaluate_after=not args.no_eval)
+        print(f"run: {run_dir}" + ("" if args.no_eval else f"\nreport: {run_dir / 'report.html'}"))
+    elif args.command == "eval":
+        results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
+        for name, values in results["sections"].items():
+            print(name + ": " + ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
+        for check in results["checks"]:
+            print(("PASS " if check["passed"] else "FAIL ") + check["name"])
+    elif args.command == "sample":
+        if args.n < 1:
+            raise UserError(f"-n must be at least 1, got {args.n}")
+        print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device, data_dir=args.data_dir))
+    elif args.command == "report":
+        print(api.report(args.runs, out=args.out))
+    elif args.command == "presets":
+        for name in config.presets():
+            print(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        run(args)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"latentlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"latentlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""In-memory minibatches: whole tensors on the training device, indexed by a seeded permutation.
+
+The stream is the concatenation of fresh permutations of the data, so every batch is full
+and every example is seen once per epoch. No per-item Python runs in the training loop.
+Binarization (none | dynamic | static) is applied to "x" only; dynamic draws a fresh
+x ~ Bern(pixel) every time a batch is taken. The state (permutation, position, generator
+states) round-trips through `state_dict`, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from latentlab.models.base import Batch
+
+
+def binarize(x: Tensor, generator: torch.Generator) -> Tensor:
+    """One Bernoulli draw per pixel, x_bin ~ Bern(x), with x in [0, 1]."""
+    return torch.bernoulli(x, generator=generator)
+
+
+class Batcher:
+    def __init__(
+        self,
+        tensors: dict[str, Tensor],
+        batch_size: int,
+        *,
+        seed: int,
+        binarization: str = "none",
+        binarize_seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.n = len(tensors["x"])
+        if not 0 < batch_size <= self.n:
+            raise ValueError(f"batch_size must be in 1..{self.n}, got {batch_size}")
+        device = tensors["x"].device
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
+        self.dynamic = binarization == "dynamic"
+        self.order_generator = torch.Generator().manual_seed(seed)
+        self.binarize_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        if binarization == "static":
+            x = binarize(tensors["x"], torch.Generator(device=device).manual_seed(binarize_seed))
+            tensors = {**tensors, "x": x}
+        self.tensors = tensors
+        self.perm = self._new_permutation()
+        self.pos = 0
+
+    def _new_permutation(self) -> Tensor:
+        return torch.randperm(self.n, generator=self.order_generator).to(self.tensors["x"].device)
+
+    def next_indices(self) -> Tensor:
+        """The next global batch of indices into the data, (batch_size,)."""
+        end = self.pos + self.batch_size
+        if end <= self.n:
+            idx, self.pos = self.perm[self.pos : end], end
+            return idx
+        head = self.perm[self.pos :]
+        self.perm = self._new_permutation()
+        self.pos = self.batch_size - len(head)
+        return torch.cat([head, self.perm[: self.pos]])
+
+    def next(self) -> Batch:
+        """The next batch; under data parallelism, this rank's contiguous share of it."""
+        idx = self.next_indices()
+        batch = {k: v[idx] for k, v in self.tensors.items()}
+        if self.dynamic:  # drawn for the whole global batch, so any world size sees the same pixels
+            batch["x"] = binarize(batch["x"], self.binarize_generator)
+        if self.world_size > 1:
+            batch = {k: v.chunk(self.world_size)[self.rank] for k, v in batch.items()}
+        return batch
+
+    def state_dict(self) -> dict:
+        return {
+            "perm": self.perm.cpu(),
+            "pos": self.pos,
+            "order_generator": self.order_generator.get_state(),
+            "binarize_generator": self.binarize_generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm = state["perm"].to(self.tensors["x"].device)
+        self.pos = int(state["pos"])
+        self.order_generator.set_state(state["order_generator"])
+        self.binarize_generator.set_state(state["binarize_generator"])

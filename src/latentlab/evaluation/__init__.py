@@ -1,0 +1,1 @@
+"""Evaluation: likelihood bounds under the protocols, published references, figure data."""

@@ -1,0 +1,67 @@
+"""The figures of a trained model: computes the tensors through the model's capabilities
+(Decoder, Encoder, a latent prior) and hands them to viz/, which draws them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from latentlab.models.base import Decoder, Encoder, GenerativeModel, LatentPrior
+from latentlab.viz import figures as fig
+
+
+def _test_pairs(x: Tensor, y: Tensor | None, n: int) -> Tensor:
+    """n test images, spread over the labels when there are labels (the first of each class first)."""
+    if y is None:
+        return x[:n]
+    order = torch.argsort(y * len(y) + torch.arange(len(y), device=y.device))  # by label, stable
+    per_class = [order[y[order] == c] for c in torch.unique(y)]
+    idx = torch.stack([p[: -(-n // len(per_class))] for p in per_class], 1).flatten()[:n]
+    return x[idx]
+
+
+@torch.no_grad()
+def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out: Path,
+             metrics_path: Path | None = None, seed: int = 0) -> list[Path]:
+    """Every figure that applies to `model`, written into `out`; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator(device=test_x.device).manual_seed(seed)
+    paths = []
+    if isinstance(model, Decoder) and isinstance(model, LatentPrior):
+        z = model.sample_z(200, generator=g)
+        probs = model.decode(z).clamp(0, 1)
+        draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
+        paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png"))
+    if isinstance(model, Encoder) and isinstance(model, Decoder):
+        x = _test_pairs(test_x, test_y, 40)
+        q_mean, _ = model.encode(x)
+        paths.append(fig.reconstructions(x.cpu(), model.decode(q_mean).clamp(0, 1).cpu(), out / "reconstructions.png"))
+        alphas = [i / 10 for i in range(11)]
+        za, zb = q_mean[0:20:2][:5], q_mean[1:20:2][:5]  # five pairs of different digits
+        a = torch.tensor(alphas, device=x.device).view(1, -1, 1)
+        path_z = (1 - a) * za[:, None] + a * zb[:, None]  # (5, 11, Z)
+        rows = model.decode(path_z.flatten(0, 1)).clamp(0, 1).view(5, 11, *x.shape[1:])
+        paths.append(fig.interpolation(rows.cpu(), out / "interpolation.png", alphas))
+        if q_mean.shape[-1] == 2:
+            paths += _latent_plane(model, test_x, test_y, out)
+    if metrics_path is not None and metrics_path.exists():
+        records = fig.read_metrics(metrics_path)
+        if records:
+            paths.append(fig.loss_curves(records, out / "loss_curves.png"))
+    return paths
+
+
+def _latent_plane(model, test_x: Tensor, test_y: Tensor | None, out: Path) -> list[Path]:
+    """For a 2-D latent: the decoded manifold over [-3, 3]² and the encoded test set."""
+    grid = torch.linspace(-3, 3, 20, device=test_x.device)
+    z2, z1 = torch.meshgrid(grid.flip(0), grid, indexing="ij")  # row 0 = highest z2
+    images = model.decode(torch.stack([z1, z2], -1).view(-1, 2)).clamp(0, 1)
+    codes = torch.cat([model.encode(xb)[0] for xb in test_x.split(1000)])
+    return [
+        fig.latent_manifold(images.cpu(), out / "latent_manifold.png", (-3.0, 3.0)),
+        fig.latent_scatter(codes.cpu(), None if test_y is None else test_y.cpu(), out / "latent_scatter.png",
+                           title="q(z|x) means of the test set"),
+    ]

@@ -1,0 +1,1 @@
+"""Models: base.py holds the contract; one file per model."""

@@ -1,0 +1,61 @@
+"""Plain autoencoder: the VAE's networks trained on reconstruction only.
+
+x̂ = decoder(μ(x)), loss = Rec = -log p(x | z = μ(x)) (binary cross-entropy for the Bernoulli
+decoder). No sampling in the latent and no prior term, so nothing pulls the codes towards
+N(0, I): decoding z ~ N(0, I) shows what that costs (PROTOCOLS.md B (b)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from latentlab.config import choice
+from latentlab.models.base import Batch, GenerativeModel
+from latentlab.models.observation import Observation
+from latentlab.nn import encoder_decoder
+
+
+@dataclass(frozen=True)
+class AEConfig:
+    name: str = "ae"
+    z_dim: int = 10
+    net: str = choice("v1", "conv")
+    likelihood: str = choice("bernoulli", "gaussian")
+    x_var: float = 0.1
+
+
+class AE(GenerativeModel):
+    def __init__(self, config: AEConfig, x_shape: tuple[int, ...]):
+        super().__init__()
+        self.config, self.x_shape = config, tuple(x_shape)
+        self.encoder, self.decoder = encoder_decoder(config.net, self.x_shape, config.z_dim)
+        self.observation = Observation(config.likelihood, config.x_var)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The code μ(x) (the encoder's mean head) with variance 0: the AE is deterministic."""
+        z, _ = self.encoder(x)
+        return z, torch.zeros_like(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        return self.observation.mean(self.decoder(z)).view(-1, *self.x_shape)
+
+    def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
+        x = batch["x"]
+        z, _ = self.encode(x)
+        rec = -self.observation.log_prob(x.flatten(1), self.decoder(z)).mean()
+        return {"loss": rec, "rec": rec}
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I): the AE was never fitted to a prior, which is the point of PROTOCOLS B (b)."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.config.z_dim, generator=generator, device=device)
+
+    def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.observation.sample(self.decoder(z), generator).view(-1, *self.x_shape)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> Tensor:
+        """Decode z ~ N(0, I) and draw x ~ p(x|z) — not a sample of any fitted density."""
+        return self.sample_x_given_z(self.sample_z(n, generator), generator)

@@ -1,0 +1,70 @@
+"""The model contract: all the trainer, the evaluation and the figures ever call.
+
+A subclass must provide
+- `loss(batch, phase)`: a dict with the scalar "loss" to minimise and any named scalar
+  terms to log ("nelbo", "kl", "rec", ...), each already averaged over the batch;
+- `sample(n, generator=None, **cond)`: n draws x ~ p(x), shaped like a batch's "x".
+It may override
+- `phases`: the order of optimizer steps in one iteration; a GAN uses
+  ("critic",) * n_critic + ("generator",). Each distinct phase gets its own optimizer;
+- `parameter_groups()`: the parameters each phase's optimizer steps (default: all, one phase);
+- `after_step(phase)`: work after an optimizer step (weight clipping, EMA, ...).
+
+Models never call `.backward()`, never step an optimizer and never move themselves to a
+device: the trainer does all three. Optional capabilities are the Protocols below, checked
+with `isinstance`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+Batch = dict[str, Tensor]  # "x": (B, ...) float32; optional "y": (B,) int64; "x_b": 2nd domain
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every latentlab model (see the module docstring for the contract)."""
+
+    phases: tuple[str, ...] = ("model",)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        return {"model": list(self.parameters())}
+
+    def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def after_step(self, phase: str) -> None:
+        pass
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> Tensor:
+        raise NotImplementedError
+
+
+@runtime_checkable
+class LikelihoodBound(Protocol):
+    def log_likelihood_bound(self, x: Tensor, k: int) -> Tensor:
+        """(B,) lower bound on log p(x) in nats: IWAE-k, or exact where known."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of q(z|x), each (B, Z)."""
+
+
+@runtime_checkable
+class Decoder(Protocol):
+    def decode(self, z: Tensor) -> Tensor:
+        """The mean of p(x|z) (pixel probabilities for a Bernoulli decoder), shaped like x."""
+
+    def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw x ~ p(x|z), shaped like x."""
+
+
+@runtime_checkable
+class LatentPrior(Protocol):
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws z ~ p(z), (n, Z)."""

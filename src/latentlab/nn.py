@@ -1,0 +1,109 @@
+"""Network building blocks: architectures only, no objectives.
+
+Encoders map x (and optionally a one-hot y) to the mean and variance of a diagonal Gaussian
+q(z|x); decoders map z (and y) to the flat parameters of p(x|z) (logits or means, (N, D)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentlab.errors import UserError
+
+
+class MLP(nn.Sequential):
+    """Linear layers with `activation` between them (none after the last)."""
+
+    def __init__(self, dims: list[int], activation: type[nn.Module] = nn.ELU):
+        layers: list[nn.Module] = []
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(nn.Linear(d_in, d_out))
+            if i < len(dims) - 2:
+                layers.append(activation())
+        super().__init__(*layers)
+
+
+def gaussian_head(h: Tensor) -> tuple[Tensor, Tensor]:
+    """Split (N, 2Z) into a mean and a variance softplus(h) + 1e-8 (the CS236 "v1" parametrisation)."""
+    mean, h_var = h.chunk(2, dim=-1)
+    return mean, F.softplus(h_var) + 1e-8
+
+
+def _with_y(h: Tensor, y: Tensor | None) -> Tensor:
+    return h if y is None else torch.cat([h, y], dim=-1)
+
+
+class MLPEncoder(nn.Module):
+    """x (+ y) -> 300 -> ELU -> 300 -> ELU -> 2Z: the CS236 homework-2 "v1" encoder."""
+
+    def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 300):
+        super().__init__()
+        self.net = MLP([math.prod(x_shape) + y_dim, hidden, hidden, 2 * z_dim])
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return gaussian_head(self.net(_with_y(x.flatten(1), y)))
+
+
+class MLPDecoder(nn.Module):
+    """z (+ y) -> 300 -> ELU -> 300 -> ELU -> D: the CS236 homework-2 "v1" decoder."""
+
+    def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 300):
+        super().__init__()
+        self.net = MLP([z_dim + y_dim, hidden, hidden, math.prod(x_shape)])
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.net(_with_y(z, y))
+
+
+class ConvEncoder(nn.Module):
+    """Two stride-2 4×4 convolutions (32, 64 channels), then 256 units -> 2Z. H and W divisible by 4."""
+
+    def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 256):
+        super().__init__()
+        c, h, w = _conv_shape(x_shape)
+        self.conv = nn.Sequential(
+            nn.Conv2d(c, 32, 4, 2, 1), nn.ELU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ELU(), nn.Flatten()
+        )
+        self.head = MLP([64 * (h // 4) * (w // 4) + y_dim, hidden, 2 * z_dim])
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return gaussian_head(self.head(_with_y(self.conv(x), y)))
+
+
+class ConvDecoder(nn.Module):
+    """The mirror of ConvEncoder: Z -> 256 -> 64·(H/4)·(W/4) -> two stride-2 transposed convs -> D."""
+
+    def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 256):
+        super().__init__()
+        c, h, w = _conv_shape(x_shape)
+        self.grid = (64, h // 4, w // 4)
+        self.fc = nn.Sequential(MLP([z_dim + y_dim, hidden, math.prod(self.grid)]), nn.ELU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ELU(), nn.ConvTranspose2d(32, c, 4, 2, 1), nn.Flatten()
+        )
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.fc(_with_y(z, y))
+        return self.deconv(h.view(-1, *self.grid))
+
+
+def _conv_shape(x_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(x_shape) != 3 or x_shape[1] % 4 or x_shape[2] % 4:
+        raise UserError(
+            f"the conv networks need images (C, H, W) with H and W divisible by 4, got {x_shape}; "
+            "use model.net = \"v1\" (MLP) for this data"
+        )
+    return x_shape
+
+
+NETWORKS = {"v1": (MLPEncoder, MLPDecoder), "conv": (ConvEncoder, ConvDecoder)}
+
+
+def encoder_decoder(net: str, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0) -> tuple[nn.Module, nn.Module]:
+    """The encoder and decoder pair named `net` ("v1" MLP or "conv")."""
+    enc, dec = NETWORKS[net]
+    return enc(x_shape, z_dim, y_dim), dec(x_shape, z_dim, y_dim)

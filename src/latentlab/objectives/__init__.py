@@ -1,0 +1,1 @@
+"""Objectives: small pure functions of log-densities. Models wire networks to them."""

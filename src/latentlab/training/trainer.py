@@ -1,0 +1,187 @@
+"""The training loop. It knows the model only through the contract of models/base.py.
+
+One iteration runs the model's phases in order; each phase takes a batch, computes the
+model's loss, and steps that phase's optimizer. Every `log_every` iterations the mean of
+each logged term over the window goes to metrics.jsonl; every `checkpoint_every` (and at the
+last iteration) the whole state is checkpointed. A loss that is not finite stops the run
+before it touches the parameters, keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from latentlab.config import TrainConfig
+from latentlab.data.batcher import Batcher
+from latentlab.errors import UserError
+from latentlab.models.base import GenerativeModel
+from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+class Diverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    kind = cfg.optimizer
+    if kind in ("adam", "adamw"):
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0], weight_decay=cfg.weight_decay)
+
+
+class Trainer:
+    """Trains `model` on `batcher` for cfg.iterations, writing into `run_dir` (None: nowhere)."""
+
+    def __init__(
+        self,
+        model: GenerativeModel,
+        batcher: Batcher,
+        cfg: TrainConfig,
+        run_dir: Path | None = None,
+        *,
+        quiet: bool = False,
+        is_main: bool = True,
+    ):
+        self.model, self.batcher, self.cfg = model, batcher, cfg
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if self.run_dir is not None and is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.quiet, self.is_main = quiet, is_main
+        groups = model.parameter_groups()
+        missing = set(model.phases) - set(groups)
+        if missing:
+            raise ValueError(f"phases {sorted(missing)} have no parameter group")
+        self.params = groups
+        self.optimizers = {phase: make_optimizer(p, cfg) for phase, p in groups.items()}
+        self.step = 0
+        self.elapsed = 0.0  # training seconds before this process (from checkpoints)
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.run_dir / "checkpoints" if self.run_dir is not None else None
+
+    # -- state
+    def state_dict(self) -> dict:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
+            "batcher": self.batcher.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "elapsed": self.elapsed,
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        for phase, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][phase])
+        self.batcher.load_state_dict(state["batcher"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.elapsed = float(state["elapsed"])
+
+    def resume(self) -> bool:
+        """Load the newest checkpoint of run_dir, if there is one."""
+        path = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        if path is None:
+            return False
+        self.step, state = load_checkpoint(path)
+        self.load_state_dict(state)
+        self._truncate_metrics()
+        return True
+
+    def save(self) -> Path | None:
+        if not self.is_main or self.checkpoint_dir is None:
+            return None
+        return save_checkpoint(self.checkpoint_dir, self.step, self.state_dict())
+
+    # -- the loop
+    def fit(self) -> None:
+        cfg, model = self.cfg, self.model
+        model.train()
+        start, window = time.perf_counter() - self.elapsed, {}
+        bar = tqdm(total=cfg.iterations, initial=self.step, disable=self.quiet or not self.is_main,
+                   unit="it", dynamic_ncols=True, mininterval=0.5)
+        while self.step < cfg.iterations:
+            for phase in model.phases:
+                terms = self._phase_step(phase)
+                sums = window.setdefault(phase, {"n": 0})
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach()
+                sums["n"] += 1
+            self.step += 1
+            bar.update(1)
+            last = self.step == cfg.iterations
+            if self.step % cfg.log_every == 0 or last:
+                self.elapsed = time.perf_counter() - start
+                bar.set_postfix(self._log(window), refresh=False)
+                window = {}
+            if self.step % cfg.checkpoint_every == 0 or last:
+                self.elapsed = time.perf_counter() - start
+                self.save()
+        bar.close()
+        model.eval()
+
+    def _phase_step(self, phase: str) -> dict[str, torch.Tensor]:
+        batch = self.batcher.next()
+        terms = self.model.loss(batch, phase)
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            self._diverged(phase, loss)
+        opt = self.optimizers[phase]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params[phase], self.cfg.grad_clip)
+        opt.step()
+        self.model.after_step(phase)
+        return terms
+
+    def _diverged(self, phase: str, loss: torch.Tensor) -> None:
+        last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        kept = f"the last good checkpoint is {last.with_suffix('')}" if last else "no checkpoint was written yet"
+        raise Diverged(
+            f"the loss became {loss.item()} at iteration {self.step + 1} (phase '{phase}'); {kept}; "
+            "lower train.lr or set train.grad_clip, then train again"
+        )
+
+    def _log(self, window: dict) -> dict[str, float]:
+        postfix = {}
+        for phase, sums in window.items():
+            n = sums.pop("n")
+            record = {"step": self.step, "phase": phase}
+            record.update({k: float(v) / n for k, v in sums.items()})
+            record["time"] = round(self.elapsed, 3)
+            self._append_metrics(record)
+            postfix[f"{phase}_loss" if len(window) > 1 else "loss"] = f"{record['loss']:.3f}"
+        return postfix
+
+    def _append_metrics(self, record: dict) -> None:
+        if self.is_main and self.run_dir is not None:
+            with open(self.run_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self) -> None:
+        """Drop records logged after the checkpoint we resume from (a crashed run leaves them)."""
+        path = self.run_dir / "metrics.jsonl" if self.run_dir else None
+        if not self.is_main or path is None or not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= self.step:
+                    kept.append(line)
+            except (ValueError, KeyError):
+                break  # a torn last line
+        atomic_write(path, "".join(line + "\n" for line in kept))

@@ -1,0 +1,95 @@
+"""The VAE family against its own mathematics, and every registered model's smoke test."""
+
+import pytest
+import torch
+
+from latentlab.config import build
+from latentlab.models.base import Decoder, Encoder, LatentPrior, LikelihoodBound
+from latentlab.models.vae import VAE, VAEConfig
+from latentlab.probability import log_normal, sample_gaussian
+from latentlab.registry import MODELS, build_model
+
+
+def tiny_vae(**kw) -> VAE:
+    return VAE(VAEConfig(z_dim=3, **kw), (1, 8, 8))
+
+
+def test_iwae_1_is_the_elbo_on_the_same_samples():
+    model, x = tiny_vae(), torch.bernoulli(torch.rand(6, 1, 8, 8))
+    torch.manual_seed(1)
+    bound = model.log_likelihood_bound(x, 1)
+    torch.manual_seed(1)
+    q_mean, q_var = model.encode(x)
+    z = sample_gaussian(q_mean, q_var)  # the same eps as inside the bound
+    elbo = model.log_px_given_z(x, z) + log_normal(z, model.z_prior_mean, model.z_prior_var) - log_normal(z, q_mean, q_var)
+    torch.testing.assert_close(bound, elbo)
+
+
+def test_sampled_kl_averages_to_the_closed_form_elbo():
+    model, x = tiny_vae(), torch.bernoulli(torch.rand(4, 1, 8, 8))
+    with torch.no_grad():
+        iwae1 = torch.stack([model.log_likelihood_bound(x, 1) for _ in range(4000)]).mean(0)
+        nelbo = torch.stack([model.negative_elbo_terms(x)[0] for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(iwae1, -nelbo, atol=0.05, rtol=0)
+
+
+def test_iwae_bound_does_not_decrease_with_k():
+    model, x = tiny_vae(), torch.bernoulli(torch.rand(16, 1, 8, 8))
+    with torch.no_grad():
+        means = [torch.stack([model.log_likelihood_bound(x, k).mean() for _ in range(50)]).mean() for k in (1, 10, 100)]
+    assert means[0] < means[1] < means[2], means
+
+
+def test_beta_weights_only_the_kl():
+    x = torch.bernoulli(torch.rand(5, 1, 8, 8))
+    model = tiny_vae(beta=4.0)
+    torch.manual_seed(2)
+    terms = model.loss({"x": x}, "model")
+    torch.testing.assert_close(terms["loss"], terms["rec"] + 4.0 * terms["kl"])
+    torch.testing.assert_close(terms["nelbo"], terms["rec"] + terms["kl"])
+
+
+def test_ae_loss_is_binary_cross_entropy():
+    model = build_model(build({"model": {"name": "ae", "z_dim": 3}}).model, (1, 8, 8))
+    x = torch.bernoulli(torch.rand(5, 1, 8, 8))
+    z, var = model.encode(x)
+    assert torch.all(var == 0)
+    expected = torch.nn.functional.binary_cross_entropy(model.decode(z), x, reduction="sum") / 5
+    torch.testing.assert_close(model.loss({"x": x}, "model")["loss"], expected)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("net", ["v1", "conv"])
+def test_every_model_trains_with_finite_loss_and_gradients(name, net):
+    model = build_model(build({"model": {"name": name, "z_dim": 2, "net": net}}).model, (1, 12, 8))
+    batch = {"x": torch.bernoulli(torch.rand(7, 1, 12, 8))}
+    for phase in model.phases:
+        terms = model.loss(batch, phase)
+        assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
+        terms["loss"].backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+    assert model.sample(3).shape == (3, 1, 12, 8)
+    assert isinstance(model, (Encoder)) and isinstance(model, Decoder) and isinstance(model, LatentPrior)
+
+
+def test_vae_has_every_capability_and_iwae_training():
+    model = tiny_vae(iwae_k=5)
+    assert isinstance(model, LikelihoodBound)
+    terms = model.loss({"x": torch.bernoulli(torch.rand(4, 1, 8, 8))}, "model")
+    assert set(terms) == {"loss", "niwae_5"} and torch.isfinite(terms["loss"])
+
+
+def test_gaussian_decoder_log_likelihood():
+    model = tiny_vae(likelihood="gaussian", x_var=0.1)
+    x, z = torch.rand(3, 1, 8, 8), torch.randn(3, 3)
+    mean = model.decode(z).flatten(1)
+    expected = torch.distributions.Normal(mean, 0.1**0.5).log_prob(x.flatten(1)).sum(-1)
+    torch.testing.assert_close(model.log_px_given_z(x, z), expected)
+
+
+def test_conv_networks_reject_sizes_not_divisible_by_4():
+    from latentlab.errors import UserError
+
+    with pytest.raises(UserError, match="divisible by 4"):
+        tiny_vae(net="conv").__class__(VAEConfig(net="conv"), (1, 30, 30))
