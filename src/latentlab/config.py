@@ -51,6 +51,8 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
+    optimizer_impl: str = choice("fused", "foreach", "loop")
     grad_clip: float = 0.0  # max global gradient norm per phase; 0 turns clipping off
     seed: int = 0  # the one seed: parameters, data order, binarization, reparameterisation
     log_every: int = 100
@@ -69,7 +71,7 @@ class EvalConfig:
     iwae_repeats: tuple[int, ...] = (100, 10, 1, 1)  # passes of the subset per k
     full_test: bool = True  # also every bound on the whole test set, one pass each
     test_binarize_seed: int = 0  # static binarization of the full test set
-    chunk: int = 100_000  # images x samples per decoder pass (bounds memory)
+    chunk: int = 25_000  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
     figures: bool = True
 
 

@@ -28,13 +28,16 @@ class Diverged(UserError):
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    kind = cfg.optimizer
+    """The optimizer named by cfg.optimizer; cfg.optimizer_impl picks fused / foreach / per-tensor kernels."""
+    impl = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}[cfg.optimizer_impl]
+    kind, common = cfg.optimizer, dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
     if kind in ("adam", "adamw"):
         cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
-        return cls(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return cls(params, betas=cfg.betas, **common, **impl)
     if kind == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.betas[0], weight_decay=cfg.weight_decay)
+        impl = {"foreach": True} if cfg.optimizer_impl == "fused" else impl  # RMSprop has no fused kernel
+        return torch.optim.RMSprop(params, **common, **impl)
+    return torch.optim.SGD(params, momentum=cfg.betas[0], **common, **impl)
 
 
 class Trainer:

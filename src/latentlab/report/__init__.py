@@ -1,0 +1,7 @@
+"""Run directories in, one self-contained report.html out. Imports no model."""
+
+from __future__ import annotations
+
+from latentlab.report.html import write_report
+
+__all__ = ["write_report"]

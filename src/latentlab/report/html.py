@@ -1,0 +1,230 @@
+"""One self-contained HTML page for one or more run directories.
+
+Everything is inline: CSS in the page, PNGs as base64 data URIs, no scripts, no links out.
+The loss curves are drawn from metrics.jsonl into a temporary file, so nothing is written
+into a run directory except the page itself (when `out` lies there).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from latentlab.errors import UserError
+from latentlab.viz.figures import loss_curves, read_metrics
+from latentlab.viz.grid import atomic_path
+
+TEMPLATE = "report.html.j2"
+
+
+def write_report(run_dirs: list[Path], out: Path) -> Path:
+    """Render the runs into one page at `out` (written atomically) and return `out`."""
+    if not run_dirs:
+        raise UserError("no run directories given; pass one or more folders like runs/<name>")
+    runs = [_run_view(Path(d), i) for i, d in enumerate(run_dirs, start=1)]
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    html = env.get_template(TEMPLATE).render(
+        runs=runs, comparison=_comparison(runs) if len(runs) > 1 else None
+    )
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    return out
+
+
+def fmt_number(value: Any) -> str:
+    """2 decimals; 3 significant digits below 1; integers and text as they are; None as —."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.3g}" if 0 < abs(value) < 1 else f"{value:.2f}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+def _run_view(run_dir: Path, index: int) -> dict:
+    config_path = run_dir / "config.toml"
+    if not config_path.is_file():
+        raise UserError(
+            f"{run_dir} is not a latentlab run directory (no config.toml); "
+            "pass a folder written by `latentlab train`, like runs/<name>"
+        )
+    config_text = config_path.read_text(encoding="utf-8")
+    try:
+        config = tomllib.loads(config_text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{config_path} is not valid TOML ({e}); fix or re-create it") from None
+    results = _read_results(run_dir / "results.json")
+    metrics_path = run_dir / "metrics.jsonl"
+    records = read_metrics(metrics_path) if metrics_path.is_file() else []
+    model = config.get("model")
+    return {
+        "anchor": f"run-{index}",
+        "name": run_dir.resolve().name,
+        "model": (results or {}).get("model") or (model or {}).get("name"),
+        "description": config.get("description", ""),
+        "step": (results or {}).get("step", records[-1].get("step") if records else None),
+        "results": _results_view(results, run_dir / "results.json") if results else None,
+        "curves": _curves_uri(records),
+        "figures": [
+            {"caption": _caption(p), "uri": _data_uri(p.read_bytes())}
+            for p in sorted((run_dir / "figures").glob("*.png"))
+            if p.name != "loss_curves.png"  # drawn above from metrics.jsonl
+        ],
+        "config_lines": [
+            {"text": line, "changed": "  # changed" in line} for line in config_text.splitlines()
+        ],
+    }
+
+
+def _read_results(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e}); re-run `latentlab eval`") from None
+    if not isinstance(results, dict) or not isinstance(results.get("sections"), dict):
+        raise UserError(f"{path} has no \"sections\" table; re-create it with `latentlab eval`")
+    return results
+
+
+def _results_view(results: dict, path: Path) -> dict:
+    """Tables and lines for the template; a malformed entry is a UserError naming the file."""
+    try:
+        sections: dict[str, dict] = results["sections"]
+        titles = results.get("section_titles") or {}
+        reference = results.get("reference") or {}
+        ref_values = reference.get("values") or {}
+        metrics = _union([list(s) for s in sections.values()] + [list(ref_values)])
+        first = next(iter(sections), None)
+        return {
+            "first_section": {
+                "title": titles.get(first, first) if first else "no sections",
+                "values": {m: _plain(v) for m, v in sections.get(first, {}).items()},
+            },
+            "columns": [titles.get(s, s) for s in sections],
+            "rows": [
+                {
+                    "metric": m,
+                    "values": [_plain(s.get(m)) for s in sections.values()],
+                    "reference": _reference(ref_values[m]) if m in ref_values else "",
+                }
+                for m in metrics
+            ],
+            "has_reference": bool(ref_values),
+            "reference_source": reference.get("source", ""),
+            "reference_note": reference.get("note", ""),
+            "checks": [
+                {"name": c["name"], "passed": bool(c["passed"]), "value": _plain(c.get("value"))}
+                for c in results.get("checks") or []
+            ],
+            "protocol": [(k, _plain(v)) for k, v in (results.get("protocol") or {}).items()],
+            "elapsed": [_elapsed(k, v) for k, v in (results.get("elapsed") or {}).items()],
+        }
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise UserError(
+            f"{path} does not follow the results format ({e!r}); re-run `latentlab eval`"
+        ) from None
+
+
+def _reference(value: Any) -> str:
+    """[mean, sd] -> "101.5 ± 0.55"; [mean, null] or a bare number -> "101.5"."""
+    mean, sd = (value + [None])[:2] if isinstance(value, list) else (value, None)
+    text = _published(mean)
+    return text if sd is None else f"{text} ± {_published(sd)}"
+
+
+def _published(value: Any) -> str:
+    """A published number as published (101.5 stays 101.5, not 101.50)."""
+    return f"{value:.6g}" if isinstance(value, float) else fmt_number(value)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return json.dumps(value) if isinstance(value, dict) else fmt_number(value)
+
+
+def _elapsed(key: str, seconds: Any) -> tuple[str, str]:
+    """("train_s", 95.1) -> ("train", "1 min 35 s"); other keys are shown as they are."""
+    if not key.endswith("_s") or not isinstance(seconds, (int, float)):
+        return key, fmt_number(seconds)
+    s = round(seconds)
+    if s < 60:
+        return key.removesuffix("_s"), f"{seconds:.1f} s"
+    if s < 3600:
+        return key.removesuffix("_s"), f"{s // 60} min {s % 60:02d} s"
+    return key.removesuffix("_s"), f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _curves_uri(records: list[dict]) -> str | None:
+    if not records:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = loss_curves(records, Path(folder) / "curves.png")
+        except ValueError:  # records without a single numeric term
+            return None
+        return _data_uri(path.read_bytes())
+
+
+def _caption(path: Path) -> str:
+    words = path.stem.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# ----------------------------------------------------------------------------- several runs
+
+
+def _comparison(runs: list[dict]) -> dict:
+    """Rows = runs, columns = the union of the metrics of each run's first section."""
+    firsts = [_first_section(run) for run in runs]
+    metrics = _union([list(values) for _, values in firsts])
+    return {
+        "metrics": metrics,
+        "rows": [
+            {
+                "anchor": run["anchor"],
+                "name": run["name"],
+                "model": run["model"],
+                "step": fmt_number(run["step"]),
+                "section": title,
+                "values": [values.get(m, "—") for m in metrics],
+            }
+            for run, (title, values) in zip(runs, firsts)
+        ],
+    }
+
+
+def _first_section(run: dict) -> tuple[str, dict[str, str]]:
+    if run["results"] is None:
+        return "not evaluated yet", {}
+    first = run["results"]["first_section"]
+    return first["title"], first["values"]
+
+
+def _union(lists: list[list[str]]) -> list[str]:
+    """All names, each once, in order of first appearance."""
+    return list(dict.fromkeys(name for names in lists for name in names))
