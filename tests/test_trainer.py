@@ -110,3 +110,17 @@ def test_checkpoint_round_trip_keeps_nested_state_and_int_keys(tmp_path):
     assert set(back["opt"]["state"]) == {0}
     torch.optim.Adam([nn.Parameter(torch.randn(2))]).load_state_dict(back["opt"])
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+
+
+def test_ema_tracks_the_average_and_survives_resume(tmp_path):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(z_dim=2), (1, 4, 4))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(iterations=1, ema=0.9, checkpoint_every=1)
+    t = Trainer(model, batcher(), cfg, tmp_path, quiet=True)
+    t.fit()
+    for k, v in model.state_dict().items():  # one step: ema = 0.9·θ0 + 0.1·θ1
+        if v.is_floating_point():
+            torch.testing.assert_close(t.ema[k], 0.9 * start[k] + 0.1 * v)
+    t2 = Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, tmp_path, quiet=True)
+    assert t2.resume() and all(torch.equal(t2.ema[k], t.ema[k]) for k in t.ema)

@@ -171,3 +171,16 @@ def test_report_rejects_a_folder_without_config(tmp_path):
     with pytest.raises(UserError, match="no config.toml"):
         write_report([tmp_path / "missing"], tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_study_report_embeds_tables_checks_and_figures(tmp_path):
+    from latentlab.report.study import Section, Table, write_study_report
+    from latentlab.viz.grid import image_grid, save_png
+
+    png = save_png(image_grid(torch.rand(4, 1, 5, 5), nrow=2), tmp_path / "f.png")
+    out = write_study_report(
+        tmp_path / "report.html", name="demo", title="A study", budget="quick",
+        sections=[Section("Numbers", "text <b>", [Table(["model", "nelbo"], [["vae", 101.234]], "t", "n")],
+                          [("a figure", png)], [{"name": "nelbo ok", "passed": True, "value": 101.2}])])
+    html = out.read_text()
+    assert "101.23" in html and "text &lt;b&gt;" in html and "data:image/png;base64" in html and "✓" in html

@@ -88,6 +88,8 @@ def load_model(run: str | Path, device: str | None = None, data_dir=None):
     _, data, model = _setup(config, data_dir, device)
     _, state = load_checkpoint(ckpt)
     model.load_state_dict(state["model"])
+    if "ema" in state:  # evaluate the averaged weights
+        model.load_state_dict(state["ema"], strict=False)
     return config, model.eval(), data
 
 
@@ -108,12 +110,15 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
     if resume is None:
         atomic_write(run / "run.json", json.dumps({"format": RUN_FORMAT, "latentlab": _version()}))
     atomic_write(run / "config.toml", config_io.to_toml(config))
-    batcher = Batcher({"x": data.train_x}, config.train.batch_size, seed=config.train.seed,
+    tensors = {"x": data.train_x} if data.train_y is None else {"x": data.train_x, "y": data.train_y}
+    batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
                       binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
     trainer = Trainer(model, batcher, config.train, run, quiet=quiet)
     if resume is not None and not trainer.resume():
         raise UserError(f"{run} has no checkpoint to resume from; start it again with latentlab train")
     trainer.fit()
+    if trainer.ema is not None:  # evaluate the averaged weights, as load_model does
+        model.load_state_dict(trainer.ema, strict=False)
     if evaluate_after:
         evaluate(run, model=model, config=config, data=data, quiet=quiet, train_s=trainer.elapsed)
     return run

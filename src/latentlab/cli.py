@@ -50,6 +50,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="default: RUN/report.html, or ./report.html for several runs")
     _common(p, loops=False, data=False)
 
+    p = sub.add_parser("study", help="run a study: train what it needs, write its figures and report.html")
+    p.add_argument("name", help="the study (latentlab study --list shows them)", nargs="?")
+    p.add_argument("--budget", choices=("quick", "standard", "full"), default="standard",
+                   help="quick: seconds (tests); standard: minutes on a 2-core CPU (default); full: the original protocol")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/study-<name>-<time>)")
+    p.add_argument("--list", action="store_true", help="list the studies")
+    _common(p)
+
     p = sub.add_parser("presets", help="list the preset configs")
     p.add_argument("--debug", action="store_true")
     return ap
@@ -77,6 +85,18 @@ def run(args: argparse.Namespace) -> None:
         print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device, data_dir=args.data_dir))
     elif args.command == "report":
         print(api.report(args.runs, out=args.out))
+    elif args.command == "study":
+        from latentlab.studies import studies
+
+        known = studies()
+        if args.list or args.name is None:
+            print("\n".join(known) if known else "no studies yet")
+            return
+        if args.name not in known:
+            raise UserError(f"unknown study '{args.name}'; known: {', '.join(known) or 'none yet'}")
+        out = api.new_run_dir(args.out, f"study-{args.name}")
+        report = known[args.name].run(out, args.budget, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
+        print(f"report: {report}")
     elif args.command == "presets":
         for name in config.presets():
             print(name)

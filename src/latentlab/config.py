@@ -54,6 +54,7 @@ class TrainConfig:
     # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
     optimizer_impl: str = choice("fused", "foreach", "loop")
     grad_clip: float = 0.0  # max global gradient norm per phase; 0 turns clipping off
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 turns it off
     seed: int = 0  # the one seed: parameters, data order, binarization, reparameterisation
     log_every: int = 100
     checkpoint_every: int = 5_000  # the last step is always checkpointed

@@ -64,6 +64,9 @@ class Trainer:
             raise ValueError(f"phases {sorted(missing)} have no parameter group")
         self.params = groups
         self.optimizers = {phase: make_optimizer(p, cfg) for phase, p in groups.items()}
+        # θ_ema ← d·θ_ema + (1 - d)·θ after every iteration, over parameters and float buffers
+        self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()} \
+            if cfg.ema > 0 else None
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (from checkpoints)
 
@@ -80,6 +83,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "elapsed": self.elapsed,
         }
+        if self.ema is not None:
+            state["ema"] = self.ema
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
@@ -89,6 +94,8 @@ class Trainer:
         for phase, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][phase])
         self.batcher.load_state_dict(state["batcher"])
+        if self.ema is not None:
+            self.ema = state["ema"]
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -124,6 +131,8 @@ class Trainer:
                     sums[k] = sums.get(k, 0.0) + v.detach()
                 sums["n"] += 1
             self.step += 1
+            if self.ema is not None:
+                self._update_ema()
             bar.update(1)
             last = self.step == cfg.iterations
             if self.step % cfg.log_every == 0 or last:
@@ -150,6 +159,12 @@ class Trainer:
         opt.step()
         self.model.after_step(phase)
         return terms
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        current = self.model.state_dict()
+        keys = list(self.ema)
+        torch._foreach_lerp_([self.ema[k] for k in keys], [current[k] for k in keys], 1.0 - self.cfg.ema)
 
     def _diverged(self, phase: str, loss: torch.Tensor) -> None:
         last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
