@@ -15,12 +15,14 @@ import torch
 
 from latentlab import config as config_io
 from latentlab.config import Config
+from latentlab.data import toy2d
 from latentlab.data.batcher import Batcher
 from latentlab.data.datasets import ImageData, load_images
 from latentlab.data.root import data_root
 from latentlab.errors import UserError
 from latentlab.registry import build_model
 from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint
+from latentlab.training import distributed
 from latentlab.training.device import resolve_device
 from latentlab.training.trainer import Trainer
 
@@ -67,15 +69,24 @@ def read_run(run: str | Path, overrides: list[str] = ()) -> Config:
 
 
 def _load_data(config: Config, data_dir, device: torch.device) -> ImageData:
-    data = load_images(config.data.name, data_root(data_dir))
+    if config.data.name in toy2d.DISTRIBUTIONS:  # generated: x is (N, 2)
+        if config.data.binarize != "none":
+            raise UserError(f"data.binarize = \"{config.data.binarize}\" is for images; the 2-D distribution "
+                            f"\"{config.data.name}\" needs data.binarize = \"none\"")
+        data = toy2d.load_toy2d(config.data.name, config.data.n_train, config.data.n_test, config.data.seed)
+    else:
+        data = load_images(config.data.name, data_root(data_dir))
     return replace(data, **{k: v.to(device) for k, v in vars(data).items() if isinstance(v, torch.Tensor)})
 
 
-def _setup(config: Config, data_dir, device_name: str | None):
-    device = resolve_device(device_name or config.train.device)
-    torch.manual_seed(config.train.seed)
+def _setup(config: Config, data_dir, device_name: str | None, world: distributed.World = distributed.World()):
+    device = distributed.device_for(world, resolve_device(device_name or config.train.device))
+    torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
     data = _load_data(config, data_dir, device)
     model = build_model(config.model, tuple(data.train_x.shape[1:])).to(device)
+    if world.distributed:
+        distributed.broadcast_parameters(model, world)
+        torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise
     return device, data, model
 
 
@@ -98,29 +109,44 @@ def load_model(run: str | Path, device: str | None = None, data_dir=None):
 
 def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, resume=None, data_dir=None,
           device: str | None = None, quiet: bool = False, evaluate_after: bool = True) -> Path:
-    """Train a config (a Config, a TOML path or a preset name), or resume a run directory."""
+    """Train a config (a Config, a TOML path or a preset name), or resume a run directory.
+
+    Under torchrun every rank runs this; rank 0 alone writes the run directory.
+    """
+    name = "config"
     if resume is not None:
-        run, config = Path(resume), read_run(resume, overrides)
-    else:
-        name = "config"
-        if not isinstance(config, Config):
-            config, name = config_io.load(config, overrides)
-        run = new_run_dir(out, name)
-    dev, data, model = _setup(config, data_dir, device)
-    if resume is None:
-        atomic_write(run / "run.json", json.dumps({"format": RUN_FORMAT, "latentlab": _version()}))
-    atomic_write(run / "config.toml", config_io.to_toml(config))
+        config = read_run(resume, overrides)
+    elif not isinstance(config, Config):
+        config, name = config_io.load(config, overrides)
+    world = distributed.init(resolve_device(device or config.train.device))
+    try:
+        run = Path(resume) if resume is not None else Path(
+            distributed.broadcast_object(str(new_run_dir(out, name)) if world.is_main else None, world))
+        return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after)
+    finally:
+        distributed.shutdown(world)
+
+
+def _train(config: Config, run: Path, world: distributed.World, resume: bool, data_dir, device, quiet,
+           evaluate_after) -> Path:
+    dev, data, model = _setup(config, data_dir, device, world)
+    if world.is_main:
+        if not resume:
+            atomic_write(run / "run.json", json.dumps({"format": RUN_FORMAT, "latentlab": _version()}))
+        atomic_write(run / "config.toml", config_io.to_toml(config))
     tensors = {"x": data.train_x} if data.train_y is None else {"x": data.train_x, "y": data.train_y}
     batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
-                      binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
-    trainer = Trainer(model, batcher, config.train, run, quiet=quiet)
-    if resume is not None and not trainer.resume():
+                      binarization=config.data.binarize, binarize_seed=config.data.binarize_seed,
+                      rank=world.rank, world_size=world.size)
+    trainer = Trainer(model, batcher, config.train, run, quiet=quiet, world=world)
+    if resume and not trainer.resume():
         raise UserError(f"{run} has no checkpoint to resume from; start it again with latentlab train")
     trainer.fit()
     if trainer.ema is not None:  # evaluate the averaged weights, as load_model does
         model.load_state_dict(trainer.ema, strict=False)
-    if evaluate_after:
+    if evaluate_after and world.is_main:
         evaluate(run, model=model, config=config, data=data, quiet=quiet, train_s=trainer.elapsed)
+    distributed.barrier(world)
     return run
 
 

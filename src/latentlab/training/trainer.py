@@ -21,6 +21,7 @@ from latentlab.data.batcher import Batcher
 from latentlab.errors import UserError
 from latentlab.models.base import GenerativeModel
 from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint, save_checkpoint
+from latentlab.training.distributed import World, average_gradients, gather_rng_states
 
 
 class Diverged(UserError):
@@ -51,13 +52,13 @@ class Trainer:
         run_dir: Path | None = None,
         *,
         quiet: bool = False,
-        is_main: bool = True,
+        world: World = World(),
     ):
         self.model, self.batcher, self.cfg = model, batcher, cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        if self.run_dir is not None and is_main:
+        self.quiet, self.world, self.is_main = quiet, world, world.is_main
+        if self.run_dir is not None and self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.quiet, self.is_main = quiet, is_main
         groups = model.parameter_groups()
         missing = set(model.phases) - set(groups)
         if missing:
@@ -80,7 +81,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizers": {p: o.state_dict() for p, o in self.optimizers.items()},
             "batcher": self.batcher.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": gather_rng_states(self.world),  # one per rank
             "elapsed": self.elapsed,
         }
         if self.ema is not None:
@@ -96,7 +97,7 @@ class Trainer:
         self.batcher.load_state_dict(state["batcher"])
         if self.ema is not None:
             self.ema = state["ema"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"][self.world.rank])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.elapsed = float(state["elapsed"])
@@ -112,9 +113,10 @@ class Trainer:
         return True
 
     def save(self) -> Path | None:
-        if not self.is_main or self.checkpoint_dir is None:
+        if self.checkpoint_dir is None:
             return None
-        return save_checkpoint(self.checkpoint_dir, self.step, self.state_dict())
+        state = self.state_dict()  # on every rank: gathering the RNG states is collective
+        return save_checkpoint(self.checkpoint_dir, self.step, state) if self.is_main else None
 
     # -- the loop
     def fit(self) -> None:
@@ -154,6 +156,7 @@ class Trainer:
         opt = self.optimizers[phase]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.params[phase], self.world)
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.params[phase], self.cfg.grad_clip)
         opt.step()
