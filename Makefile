@@ -25,7 +25,7 @@ test: venv
 	$(BIN)/python -m pytest
 
 bench: venv
-	$(BIN)/python bench/train_step.py
+	$(BIN)/latentlab bench
 
 lint: venv
 	$(BIN)/python -m compileall -q src tests bench

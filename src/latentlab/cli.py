@@ -58,6 +58,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the studies")
     _common(p)
 
+    p = sub.add_parser("bench", help="training-step throughput beside a reference loop and the hardware limit")
+    p.add_argument("--iterations", type=int, default=300, help="iterations per timed round (default 300)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
+    p.add_argument("--only", action="append", metavar="CASE", help="cs236_vae | conv_vae | gan | diffusion (repeatable)")
+    p.add_argument("--out", metavar="DIR", default="bench/results", help="where the JSON results go")
+    _common(p)
+
     p = sub.add_parser("presets", help="list the preset configs")
     p.add_argument("--debug", action="store_true")
     return ap
@@ -97,6 +104,13 @@ def run(args: argparse.Namespace) -> None:
         out = api.new_run_dir(args.out, f"study-{args.name}")
         report = known[args.name].run(out, args.budget, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
         print(f"report: {report}")
+    elif args.command == "bench":
+        from pathlib import Path
+
+        from latentlab import bench
+
+        bench.run(Path(args.out), iterations=args.iterations, rounds=args.rounds, data_dir=args.data_dir,
+                  only=args.only, quiet=args.quiet)
     elif args.command == "presets":
         for name in config.presets():
             print(name)

@@ -34,11 +34,25 @@ def choice(default: str, *choices: str) -> Any:
 class DataConfig:
     """Which dataset, and how its pixels become x (float32 in [0, 1])."""
 
-    name: str = choice("mnist", "fashion_mnist", "binarized_mnist")
+    name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces",
+                       # generated 2-D distributions (data/toy2d.py): x is (N, 2), binarize must be "none"
+                       "8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles",
+                       "pinwheel", "2spirals", "svhn")
     # none: grey values; dynamic: a fresh Bernoulli draw each time a batch is taken;
     # static: one draw, seeded by binarize_seed, kept for the whole run.
     binarize: str = choice("dynamic", "none", "static")
     binarize_seed: int = 0
+    # the labelled stream of semi-supervised models (batches gain "x_labelled", "y_labelled"; the
+    # whole labelled set every step, binarized like x): none; cs236: the 100 training images of
+    # the CS236 "train" lists; per_class: labels_per_class images of each class, drawn with labelled_seed
+    labelled: str = choice("none", "cs236", "per_class")
+    labels_per_class: int = 10
+    labelled_seed: int = 0
+    # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]); empty keeps the native size
+    image_size: tuple[int, ...] = ()
+    n_train: int = 100_000  # generated data only: train and test draws, both from one generator seeded `seed`
+    n_test: int = 10_000
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
     optimizer_impl: str = choice("fused", "foreach", "loop")
+    compile: bool = False  # torch.compile the model's loss (pays a compile time of tens of seconds)
+    precision: str = choice("fp32", "bf16")  # bf16: autocast matmuls to bfloat16 (parameters stay fp32)
+    channels_last: bool = False  # NHWC memory layout for conv nets (CUDA tensor cores)
     grad_clip: float = 0.0  # max global gradient norm per phase; 0 turns clipping off
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 turns it off
     seed: int = 0  # the one seed: parameters, data order, binarization, reparameterisation
@@ -65,7 +82,8 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation after training (and by `latentlab eval`)."""
 
-    protocol: str = choice("cs236", "test", "none")  # test: the full test set only
+    # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers)
+    protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy")
     reference: str = ""  # key of the published numbers to print beside ours
     subset_repeats: int = 100  # NELBO/KL/Rec averaged over this many passes of the subset
     iwae_k: tuple[int, ...] = (1, 10, 100, 1000)
@@ -74,6 +92,7 @@ class EvalConfig:
     test_binarize_seed: int = 0  # static binarization of the full test set
     chunk: int = 25_000  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
     figures: bool = True
+    n_samples: int = 2_000  # samples2d: model samples per metric, and the size of each real draw of its floor
 
 
 @dataclass(frozen=True)

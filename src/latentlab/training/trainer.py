@@ -64,6 +64,10 @@ class Trainer:
         if missing:
             raise ValueError(f"phases {sorted(missing)} have no parameter group")
         self.params = groups
+        self.device = next(model.parameters()).device
+        self.loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
         self.optimizers = {phase: make_optimizer(p, cfg) for phase, p in groups.items()}
         # θ_ema ← d·θ_ema + (1 - d)·θ after every iteration, over parameters and float buffers
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()} \
@@ -149,8 +153,11 @@ class Trainer:
 
     def _phase_step(self, phase: str) -> dict[str, torch.Tensor]:
         batch = self.batcher.next()
-        terms = self.model.loss(batch, phase)
-        loss = terms["loss"]
+        if self.cfg.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            terms = self.loss_fn(batch, phase)
+        loss = terms["loss"].float()
         if not torch.isfinite(loss):
             self._diverged(phase, loss)
         opt = self.optimizers[phase]

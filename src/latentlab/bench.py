@@ -1,0 +1,200 @@
+"""Throughput of training steps, beside a reference loop and the hardware limit.
+
+For each benchmarked model: images/s of latentlab's trainer; images/s of straightforward
+reference loops (a torch DataLoader over a per-item Dataset that binarizes each item, default
+optimizer: what course starter code does) — "tensor" indexes a float tensor per item,
+"starter" decodes each image as torchvision's MNIST + ToTensor does (PIL image, then /255),
+as the CS236 starter code's loader does; same model, same process, interleaved, best of
+several rounds; and the fraction of the hardware limit, limit = (measured matmul FLOP/s) /
+(analytic FLOPs of one training step per image, counted by torch's FlopCounterMode over the
+forward and backward pass). `make bench` / `latentlab bench` writes bench/results/*.json.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from latentlab import config as config_io
+from latentlab.config import Config
+from latentlab.data.batcher import Batcher
+from latentlab.registry import MODELS, build_model
+from latentlab.training.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+    needs: str = ""  # a model name that must be registered; otherwise the case is pending
+
+
+CASES = (
+    Case("cs236_vae", "cs236_vae"),
+    Case("conv_vae", "cs236_vae", ("model.net=conv",)),
+    Case("gan", "gan_mnist", needs="gan"),
+    Case("diffusion", "ddpm_8gaussians", needs="ddpm"),
+)
+
+
+class TensorItems(Dataset):
+    """The leanest per-item reference: index a float tensor, binarize the item if the config does."""
+
+    def __init__(self, x: torch.Tensor, binarize: bool):
+        self.x, self.binarize = x, binarize
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return torch.bernoulli(self.x[i]) if self.binarize else self.x[i]
+
+
+class StarterItems(TensorItems):
+    """torchvision's MNIST __getitem__ with ToTensor: a PIL image per item, then float/255."""
+
+    def __init__(self, x: torch.Tensor, binarize: bool):
+        super().__init__(x, binarize)
+        self.pixels = (x * 255).round().to(torch.uint8).squeeze(1).numpy()
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.pixels[i], mode="L")
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).unsqueeze(0)
+        return torch.bernoulli(x) if self.binarize else x
+
+
+REFERENCES = {"starter": StarterItems, "tensor": TensorItems}
+
+
+def matmul_flops_per_s(n: int = 1024, reps: int = 20) -> float:
+    """Best-of-3 float32 matrix-multiply throughput on this machine (the hardware limit's numerator)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 * reps / best
+
+
+def step_flops_per_image(model, batch: dict, phases: tuple[str, ...]) -> float:
+    """Analytic FLOPs (matmuls and convolutions) of one iteration's forward+backward, per image."""
+    with FlopCounterMode(display=False) as counter:
+        for phase in phases:
+            model.loss(batch, phase)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(batch["x"])
+
+
+def _reference_seconds(model, dataset: Dataset, cfg: Config, iterations: int) -> float:
+    opts = {ph: torch.optim.Adam(p, lr=cfg.train.lr) for ph, p in model.parameter_groups().items()}
+    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=True)
+    done, t0 = 0, time.perf_counter()
+    while done < iterations:
+        for xb in loader:
+            for phase in model.phases:
+                loss = model.loss({"x": xb}, phase)["loss"]
+                opts[phase].zero_grad()
+                loss.backward()
+                opts[phase].step()
+            done += 1
+            if done == iterations:
+                break
+    return time.perf_counter() - t0
+
+
+def _latentlab_seconds(model, x: torch.Tensor, cfg: Config, iterations: int) -> float:
+    batcher = Batcher({"x": x}, cfg.train.batch_size, seed=0, binarization=cfg.data.binarize)
+    train = replace(cfg.train, iterations=iterations, log_every=100, checkpoint_every=10**9)
+    trainer = Trainer(model, batcher, train, None, quiet=True)
+    t0 = time.perf_counter()
+    trainer.fit()
+    return time.perf_counter() - t0
+
+
+def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: int, peak: float) -> dict:
+    shape = tuple(x.shape[1:])
+    probe = build_model(cfg.model, shape)
+    flops = step_flops_per_image(probe, {"x": x[: cfg.train.batch_size]}, probe.phases)
+    binarize = cfg.data.binarize == "dynamic"
+    images = x.dim() == 4 and x.shape[1] == 1
+    datasets = {k: cls(x, binarize) for k, cls in REFERENCES.items() if images or cls is TensorItems}
+    times = {**{k: [] for k in datasets}, "latentlab": []}
+    for _ in range(rounds):  # interleaved: the machine's noise hits every loop alike
+        for name, dataset in datasets.items():
+            torch.manual_seed(0)
+            times[name].append(_reference_seconds(build_model(cfg.model, shape), dataset, cfg, iterations))
+        torch.manual_seed(0)
+        times["latentlab"].append(_latentlab_seconds(build_model(cfg.model, shape), x, cfg, iterations))
+    per_s = {k: iterations * cfg.train.batch_size / min(v) for k, v in times.items()}
+    limit = peak / flops
+    return {
+        "status": "measured",
+        "preset": case.preset, "overrides": list(case.overrides), "batch_size": cfg.train.batch_size,
+        "iterations_per_round": iterations, "rounds": rounds,
+        "flops_per_image": flops,
+        "images_per_s": {k: round(v, 1) for k, v in per_s.items()},
+        "hardware_limit_images_per_s": round(limit, 1),
+        "fraction_of_limit": {k: round(v / limit, 3) for k, v in per_s.items()},
+        "speedup": {k: round(per_s["latentlab"] / per_s[k], 2) for k in datasets},
+        "all_seconds": times,
+    }
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"platform": platform.platform(), "cpu": cpu or platform.processor(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None, only: list[str] | None = None,
+        quiet: bool = False) -> dict:
+    """Benchmark every case (or `only` those) and write bench/results/<case>.json."""
+    from latentlab.api import _load_data
+
+    peak = matmul_flops_per_s()
+    results = {}
+    for case in CASES:
+        if only and case.name not in only:
+            continue
+        if case.needs and case.needs not in MODELS:
+            results[case.name] = {"status": "pending", "why": f"model '{case.needs}' does not exist yet"}
+        else:
+            cfg, _ = config_io.load(case.preset, list(case.overrides))
+            x = _load_data(cfg, data_dir, torch.device("cpu")).train_x
+            results[case.name] = run_case(case, x, cfg, iterations, rounds, peak)
+        record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{case.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        if not quiet:
+            print(summary_line(case.name, results[case.name]), flush=True)
+    return results
+
+
+def summary_line(name: str, r: dict) -> str:
+    if r["status"] != "measured":
+        return f"{name:10s} pending: {r['why']}"
+    ips, frac = r["images_per_s"], r["fraction_of_limit"]
+    refs = "   ".join(f"{k} {ips[k]:8.0f} img/s ({frac[k]:.0%}, latentlab {r['speedup'][k]:.2f}x)" for k in r["speedup"])
+    return f"{name:10s} latentlab {ips['latentlab']:8.0f} img/s ({frac['latentlab']:.0%} of limit)   {refs}"
