@@ -85,7 +85,7 @@ def _run_view(run_dir: Path, index: int) -> dict:
         "curves": _curves_uri(records),
         "figures": [
             {"caption": _caption(p), "uri": _data_uri(p.read_bytes())}
-            for p in sorted((run_dir / "figures").glob("*.png"))
+            for p in sorted((run_dir / "figures").glob("*.png"), key=_figure_order)
             if p.name != "loss_curves.png"  # drawn above from metrics.jsonl
         ],
         "config_lines": [
@@ -184,6 +184,14 @@ def _curves_uri(records: list[dict]) -> str | None:
         except ValueError:  # records without a single numeric term
             return None
         return _data_uri(path.read_bytes())
+
+
+FIRST = ("samples", "reconstructions", "interpolation", "latent_manifold", "latent_scatter")
+
+
+def _figure_order(path: Path) -> tuple:
+    """Samples first, then reconstructions, interpolation, the latent plane; the rest by name."""
+    return (FIRST.index(path.stem) if path.stem in FIRST else len(FIRST), path.name)
 
 
 def _caption(path: Path) -> str:

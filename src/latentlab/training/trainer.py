@@ -9,6 +9,7 @@ before it touches the parameters, keeping the last good checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -155,7 +156,7 @@ class Trainer:
         batch = self.batcher.next()
         if self.cfg.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in batch.items()}
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+        with self.autocast():
             terms = self.loss_fn(batch, phase)
         loss = terms["loss"].float()
         if not torch.isfinite(loss):
@@ -175,6 +176,11 @@ class Trainer:
         current = self.model.state_dict()
         keys = list(self.ema)
         torch._foreach_lerp_([self.ema[k] for k in keys], [current[k] for k in keys], 1.0 - self.cfg.ema)
+
+    def autocast(self):
+        if self.cfg.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _diverged(self, phase: str, loss: torch.Tensor) -> None:
         last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None

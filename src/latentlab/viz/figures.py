@@ -149,7 +149,7 @@ def loss_curves(records: list[dict], path: Path, keys: list[str] | None = None) 
         _draw_panel(ax, phase, series)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle("training curves: faint = logged values, solid = exponential moving average")
+    fig.suptitle("training curves\n(faint: logged values; solid: moving average)", fontsize=10)
     return _save(fig, path)
 
 
@@ -172,6 +172,39 @@ def read_metrics(path: Path) -> list[dict]:
         elif i != numbered[-1][0]:
             raise UserError(f"{path}, line {i}: not a JSON object; fix or delete that line")
     return records
+
+
+def image_rows(panels: Sequence[tuple[str, Tensor]], row_labels: Sequence[str], path: Path, *,
+               scale: int | None = None) -> Path:
+    """Panels side by side, each (R, S, C, H, W): R rows of S images; one label per row, on the left.
+
+    The conditional grid (row = label y, column = a shared z) and before/after comparisons.
+    """
+    n_rows = len(row_labels)
+    if not panels or any(t.dim() != 5 or t.shape[0] != n_rows for _, t in panels):
+        raise ValueError(f"image_rows expects panels of (R, S, C, H, W) with R = {n_rows} rows")
+    grids = [image_grid(t.reshape(-1, *t.shape[2:]), t.shape[1], _PAD) for _, t in panels]
+    s = scale if scale is not None else max(1, min(3, 1400 // sum(g.shape[1] for g in grids)))
+    left, gap, top, bottom, right = 14 + 7 * max(len(label) for label in row_labels), 16, 30, 10, 10
+    sizes = [(g.shape[1] * s, g.shape[0] * s) for g in grids]
+    width = max(_MIN_WIDTH, left + sum(w for w, _ in sizes) + gap * (len(grids) - 1) + right)
+    height = top + max(h for _, h in sizes) + bottom
+    fig, x = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI), left
+    image_height = panels[0][1].shape[3]
+    for k, ((title, _), grid, (w, h)) in enumerate(zip(panels, grids, sizes)):
+        ax = fig.add_axes((x / width, (height - top - h) / height, w / width, h / height))
+        ax.imshow(grid if grid.ndim == 3 else np.repeat(grid[..., None], 3, axis=-1),
+                  interpolation="nearest", aspect="auto")
+        ax.set_xticks([])
+        ax.spines[:].set_visible(False)
+        ax.set_yticks([_PAD + (image_height + _PAD) * i + (image_height - 1) / 2 for i in range(n_rows)]
+                      if k == 0 else [])
+        if k == 0:
+            ax.set_yticklabels(row_labels, fontsize=9)
+            ax.tick_params(left=False)
+        ax.set_title(title, **_TITLE)
+        x += w + gap
+    return _save(fig, path)
 
 
 # ----------------------------------------------------------------------------- helpers
