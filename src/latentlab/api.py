@@ -18,6 +18,7 @@ from latentlab.config import Config
 from latentlab.data import toy2d
 from latentlab.data.batcher import Batcher
 from latentlab.data.datasets import ImageData, load_images
+from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.root import data_root
 from latentlab.errors import UserError
 from latentlab.registry import build_model
@@ -68,6 +69,20 @@ def read_run(run: str | Path, overrides: list[str] = ()) -> Config:
         raise UserError(f"{run}/config.toml: {e}") from None
 
 
+def _resized(data: ImageData, size: tuple[int, ...]) -> ImageData:
+    """The images downsampled to size = (H, W) by area averaging (each output pixel the mean of its
+    input area, `F.interpolate(mode="area")`); an empty size keeps them as they are."""
+    if not size:
+        return data
+    if len(size) != 2 or min(size) < 1:
+        raise UserError(f"data.image_size must be [H, W] with H, W >= 1 (or [] for the native size), got {list(size)}")
+    if data.train_x.dim() != 4:
+        raise UserError(f"data.image_size applies to images; \"{data.name}\" is not an image dataset: use []")
+    area = {k: torch.nn.functional.interpolate(getattr(data, k), size=tuple(size), mode="area")
+            for k in ("train_x", "test_x")}
+    return replace(data, **area)
+
+
 def _load_data(config: Config, data_dir, device: torch.device) -> ImageData:
     if config.data.name in toy2d.DISTRIBUTIONS:  # generated: x is (N, 2)
         if config.data.binarize != "none":
@@ -75,7 +90,7 @@ def _load_data(config: Config, data_dir, device: torch.device) -> ImageData:
                             f"\"{config.data.name}\" needs data.binarize = \"none\"")
         data = toy2d.load_toy2d(config.data.name, config.data.n_train, config.data.n_test, config.data.seed)
     else:
-        data = load_images(config.data.name, data_root(data_dir))
+        data = _resized(load_images(config.data.name, data_root(data_dir)), config.data.image_size)
     return replace(data, **{k: v.to(device) for k, v in vars(data).items() if isinstance(v, torch.Tensor)})
 
 
@@ -138,6 +153,11 @@ def _train(config: Config, run: Path, world: distributed.World, resume: bool, da
     batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
                       binarization=config.data.binarize, binarize_seed=config.data.binarize_seed,
                       rank=world.rank, world_size=world.size)
+    if config.data.labelled != "none":  # semi-supervised: the whole labelled set beside each unlabelled batch
+        x_l, y_l = labelled_subset(config.data.labelled, data.train_x, data.train_y,
+                                   per_class=config.data.labels_per_class, seed=config.data.labelled_seed)
+        batcher = SemiSupervisedBatcher(batcher, x_l, y_l, seed=config.train.seed,
+                                        binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
     trainer = Trainer(model, batcher, config.train, run, quiet=quiet, world=world)
     if resume and not trainer.resume():
         raise UserError(f"{run} has no checkpoint to resume from; start it again with latentlab train")
@@ -172,7 +192,8 @@ def evaluate(run: str | Path, *, out=None, data_dir=None, device=None, quiet=Fal
     out_dir = Path(out) if out else run
     atomic_write(out_dir / "results.json", json.dumps(results, indent=2))
     if config.eval.figures:
-        draw_all(model, data.test_x, data.test_y, run / "figures", run / "metrics.jsonl", seed=config.train.seed)
+        draw_all(model, data.test_x, data.test_y, run / "figures", run / "metrics.jsonl", seed=config.train.seed,
+                 data_name=data.name)
     write_report([run], run / "report.html")
     return results
 
@@ -191,6 +212,11 @@ def sample(run: str | Path, *, n: int = 200, out=None, seed: int = 0, device=Non
             mean, draws = model.decode(z), model.sample_x_given_z(z, generator=g)
         else:
             mean, draws = model.sample(n, generator=g), None
+    if config.data.name in toy2d.DISTRIBUTIONS:  # 2-D points: a scatter beside as many real draws
+        from latentlab.viz.fields import samples_vs_data
+
+        real = toy2d.sample(config.data.name, n, torch.Generator().manual_seed(seed))
+        return samples_vs_data(real, {config.model.name: mean.cpu()}, out / f"samples-seed{seed}.png")
     return sample_grid(mean.clamp(0, 1).cpu(), None if draws is None else draws.clamp(0, 1).cpu(),
                        out / f"samples-seed{seed}.png")
 

@@ -64,6 +64,8 @@ class TrainConfig:
     optimizer: str = choice("adam", "adamw", "rmsprop", "sgd")
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
+    # per-phase learning rates as "phase=lr" (e.g. ["generator=4e-5"] for a GAN's two time-scale rule); other phases use lr
+    phase_lr: tuple[str, ...] = ()
     weight_decay: float = 0.0
     # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
     optimizer_impl: str = choice("fused", "foreach", "loop")
@@ -83,7 +85,7 @@ class EvalConfig:
     """Evaluation after training (and by `latentlab eval`)."""
 
     # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers)
-    protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy")
+    protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy", "samples_mnist")
     reference: str = ""  # key of the published numbers to print beside ours
     subset_repeats: int = 100  # NELBO/KL/Rec averaged over this many passes of the subset
     iwae_k: tuple[int, ...] = (1, 10, 100, 1000)

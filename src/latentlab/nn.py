@@ -107,3 +107,72 @@ def encoder_decoder(net: str, x_shape: tuple[int, ...], z_dim: int, y_dim: int =
     """The encoder and decoder pair named `net` ("v1" MLP or "conv")."""
     enc, dec = NETWORKS[net]
     return enc(x_shape, z_dim, y_dim), dec(x_shape, z_dim, y_dim)
+
+
+# ----------------------------------------------------------------------------- adversarial networks
+
+
+class GeneratorMLP(nn.Module):
+    """z -> `layers` × (hidden, ReLU) -> prod(x_shape), reshaped to x_shape; sigmoid output for images in [0, 1]."""
+
+    def __init__(self, z_dim: int, x_shape: tuple[int, ...], hidden: int = 128, layers: int = 3):
+        super().__init__()
+        self.x_shape = tuple(x_shape)
+        self.net = MLP([z_dim, *[hidden] * layers, math.prod(x_shape)], nn.ReLU)
+        self.out = nn.Sigmoid() if len(self.x_shape) == 3 else nn.Identity()
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.out(self.net(z)).view(-1, *self.x_shape)
+
+
+class CriticMLP(nn.Module):
+    """x -> `layers` × (hidden, ReLU) -> 1: a discriminator's logit or a critic's value, (B,)."""
+
+    def __init__(self, x_shape: tuple[int, ...], hidden: int = 128, layers: int = 3):
+        super().__init__()
+        self.net = MLP([math.prod(x_shape), *[hidden] * layers, 1], nn.ReLU)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1)).squeeze(-1)
+
+
+class DCGANGenerator(nn.Module):
+    """z -> 2c·(H/4)·(W/4) -> BN, ReLU -> 4×4 stride-2 transposed conv to c -> BN, ReLU -> to C -> sigmoid.
+
+    The DCGAN pattern (Radford et al. 2016, §3) at MNIST scale: batch norm in the generator,
+    ReLU inside, a bounded output (sigmoid: pixels in [0, 1] like the data, not tanh's [-1, 1]).
+    """
+
+    def __init__(self, z_dim: int, x_shape: tuple[int, ...], channels: int = 32):
+        super().__init__()
+        c, h, w = _conv_shape(x_shape)
+        self.grid = (2 * channels, h // 4, w // 4)
+        self.fc = nn.Sequential(nn.Linear(z_dim, math.prod(self.grid)), nn.Unflatten(1, self.grid),
+                                nn.BatchNorm2d(2 * channels), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.ConvTranspose2d(channels, c, 4, 2, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.deconv(self.fc(z))  # (B, C, H, W)
+
+
+class DCGANCritic(nn.Module):
+    """x -> 4×4 stride-2 convs to c and 2c channels, LeakyReLU(0.2) -> linear -> 1, (B,).
+
+    No batch norm, so that every output depends on its own input only: the gradient penalty
+    is per example (Gulrajani et al. 2017, §4), and all five objectives share this critic.
+    """
+
+    def __init__(self, x_shape: tuple[int, ...], channels: int = 32):
+        super().__init__()
+        c, h, w = _conv_shape(x_shape)
+        self.net = nn.Sequential(
+            nn.Conv2d(c, channels, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, 2 * channels, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(2 * channels * (h // 4) * (w // 4), 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)

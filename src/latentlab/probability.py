@@ -44,9 +44,16 @@ def log_normal_mixture(z: Tensor, means: Tensor, vars: Tensor) -> Tensor:
     """log (1/K) Σ_k N(z; means_k, diag(vars_k)) for a uniform mixture.
 
     z: (..., Z); means, vars: (K, Z). Returns z's leading shape. Dilokthanakul et al. 2016.
+    The squared distances come from one matrix product, Σ_d (z_d - m_d)²/v_d = [z², z, 1]·[1/v, -2m/v, Σ m²/v]:
+    (N, K) memory instead of (N, K, Z) and several times faster (IWAE-1000 with K = 500); the
+    expansion costs ~1e-4 nats in float32 (pass float64 for more).
     """
-    per_component = log_normal(z.unsqueeze(-2), means, vars)  # (..., K)
-    return log_mean_exp(per_component, dim=-1)
+    prec = vars.reciprocal()  # (K, Z)
+    features = torch.cat([z * z, z, torch.ones_like(z[..., :1])], -1).reshape(-1, 2 * z.shape[-1] + 1)  # (N, 2Z+1)
+    weights = -0.5 * torch.cat([prec, -2 * means * prec, (means.pow(2) * prec).sum(-1, keepdim=True)], -1)  # (K, 2Z+1)
+    log_norm = -0.5 * (z.shape[-1] * LOG_2PI + vars.log().sum(-1))  # (K,)
+    per_component = torch.addmm(log_norm, features, weights.T)  # (N, K) = log N(z; means_k, vars_k)
+    return log_mean_exp(per_component, dim=-1).view(z.shape[:-1])
 
 
 def kl_normal(q_mean: Tensor, q_var: Tensor, p_mean: Tensor, p_var: Tensor) -> Tensor:

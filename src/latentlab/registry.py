@@ -5,11 +5,25 @@ from __future__ import annotations
 from latentlab.errors import UserError
 from latentlab.models.ae import AE, AEConfig
 from latentlab.models.base import GenerativeModel
+from latentlab.models.cvae import CVAE, CVAEConfig
+from latentlab.models.gan import GAN, GANConfig
+from latentlab.models.gmvae import GMVAE, GMVAEConfig
+from latentlab.models.ppca import PPCA, PPCAConfig
+from latentlab.models.ssvae import SSVAE, SSVAEConfig
+from latentlab.models.ddpm import DDPM, DDPMConfig
+from latentlab.models.ncsn import NCSN, NCSNConfig
 from latentlab.models.vae import VAE, VAEConfig
 
 MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
     "ae": (AE, AEConfig),
+    "ppca": (PPCA, PPCAConfig),
     "vae": (VAE, VAEConfig),
+    "gmvae": (GMVAE, GMVAEConfig),
+    "ssvae": (SSVAE, SSVAEConfig),
+    "cvae": (CVAE, CVAEConfig),
+    "ncsn": (NCSN, NCSNConfig),
+    "ddpm": (DDPM, DDPMConfig),
+    "gan": (GAN, GANConfig),
 }
 
 

@@ -43,7 +43,7 @@ class GaussianMixture:
     def component_log_probs(self, x: Tensor) -> Tensor:
         """log N(x; μ_k, std² I) for every x and k, (B, K)."""
         d = x.shape[-1]
-        sq = (x[:, None, :] - self.means.to(x)).pow(2).sum(-1)  # (B, K); no cdist: its ‖x‖² + ‖μ‖² - 2x·μ cancels
+        sq = (x[:, None, :] - self.means.to(x)).pow(2).sum(-1)  # (B, K); not cdist, whose ‖x‖² - 2x·μ + ‖μ‖² cancels
         return -0.5 * (sq / self.std**2 + d * math.log(2 * math.pi * self.std**2))
 
     def log_prob(self, x: Tensor) -> Tensor:

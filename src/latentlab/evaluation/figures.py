@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from latentlab.models.base import Decoder, Encoder, GenerativeModel, LatentPrior
+from latentlab.models.base import ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior
 from latentlab.viz import figures as fig
 
 
@@ -25,16 +25,29 @@ def _test_pairs(x: Tensor, y: Tensor | None, n: int) -> Tensor:
 
 @torch.no_grad()
 def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out: Path,
-             metrics_path: Path | None = None, seed: int = 0) -> list[Path]:
-    """Every figure that applies to `model`, written into `out`; returns their paths."""
+             metrics_path: Path | None = None, seed: int = 0, data_name: str = "") -> list[Path]:
+    """Every figure that applies to `model`, written into `out`; returns their paths.
+
+    `data_name`: a 2-D toy distribution gives a score model its sample, field and path figures.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    from latentlab.data.toy2d import DISTRIBUTIONS
+    from latentlab.models.ncsn import NoiseConditionalScore
+
+    if isinstance(model, NoiseConditionalScore) and data_name in DISTRIBUTIONS:
+        from latentlab.evaluation.score_fields import score_figures
+
+        paths = score_figures(model, data_name, out, seed=seed, label=type(model).__name__)
+    else:
+        paths = []
     g = torch.Generator(device=test_x.device).manual_seed(seed)
-    paths = []
     if isinstance(model, Decoder) and isinstance(model, LatentPrior):
         z = model.sample_z(200, generator=g)
         probs = model.decode(z).clamp(0, 1)
         draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
         paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png"))
+    if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
+        paths.append(conditional_grid(model, out / "conditional_samples.png", g))
     if isinstance(model, Encoder) and isinstance(model, Decoder):
         x = _test_pairs(test_x, test_y, 40)
         q_mean, _ = model.encode(x)
@@ -52,6 +65,18 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         if records:
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
     return paths
+
+
+def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 20) -> Path:
+    """The style/content grid of a label-conditional decoder: row i = label i, column j = a shared
+    z_j ~ p(z), each cell E[x|y=i, z_j] clipped to [0, 1] (CS236 homework 2, FSVAE)."""
+    z = model.sample_z(n_z, generator=generator)  # (S, Z)
+    n_y = model.n_classes
+    y = torch.arange(n_y, device=z.device).repeat_interleave(n_z)  # (Y·S,) row-major
+    means = model.decode_given_y(z.repeat(n_y, 1), y).clamp(0, 1)  # (Y·S, C, H, W)
+    title = rf"$\mathbb{{E}}[x \mid y, z_j]$: row = label $y$, column = one shared $z_j \sim p(z)$"
+    return fig.image_rows([(title, means.view(n_y, n_z, *means.shape[1:]).cpu())],
+                          [f"y = {i}" for i in range(n_y)], path)
 
 
 def _latent_plane(model, test_x: Tensor, test_y: Tensor | None, out: Path) -> list[Path]:

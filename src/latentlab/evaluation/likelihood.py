@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from latentlab.models.base import GenerativeModel, LikelihoodBound
+from latentlab.models.base import ConditionalLikelihoodBound, GenerativeModel, LikelihoodBound
 
 
 def _chunks(x: Tensor, size: int):
@@ -22,35 +22,43 @@ def _chunks(x: Tensor, size: int):
 
 @torch.no_grad()
 def mean_loss_terms(model: GenerativeModel, x: Tensor, repeats: int, chunk: int,
-                    phase: str = "model") -> dict[str, float]:
-    """Every term of model.loss, averaged over the images of x and over `repeats` passes."""
+                    phase: str = "model", y: Tensor | None = None) -> dict[str, float]:
+    """Every term of model.loss, averaged over the images of x and over `repeats` passes.
+    With labels y, the batches carry them ("y"): the terms of a conditional model's -ELBO(x|y)."""
     totals: dict[str, Tensor] = {}
     for _ in range(repeats):
-        for xb in _chunks(x, chunk):
-            for k, v in model.loss({"x": xb}, phase).items():
+        for i, xb in enumerate(_chunks(x, chunk)):
+            batch = {"x": xb} if y is None else {"x": xb, "y": y[i * chunk : i * chunk + len(xb)]}
+            for k, v in model.loss(batch, phase).items():
                 totals[k] = totals.get(k, 0.0) + v.double() * len(xb)
     return {k: float(v) / (repeats * len(x)) for k, v in totals.items()}
 
 
 @torch.no_grad()
-def iwae(model: LikelihoodBound, x: Tensor, k: int, repeats: int, chunk: int, quiet: bool = True) -> float:
-    """Mean over images and repeats of the IWAE-k bound log p(x) ≥ E[log (1/k) Σ w_i]."""
+def iwae(model: LikelihoodBound, x: Tensor, k: int, repeats: int, chunk: int, quiet: bool = True,
+         y: Tensor | None = None) -> float:
+    """Mean over images and repeats of the IWAE-k bound log p(x) ≥ E[log (1/k) Σ w_i] (of log p(x|y) given y)."""
     per_call = max(1, chunk // k)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     calls = repeats * -(-len(x) // per_call)
     with tqdm(total=calls, desc=f"IWAE-{k}", disable=quiet or calls < 20, leave=False) as bar:
         for _ in range(repeats):
-            for xb in _chunks(x, per_call):
-                total += model.log_likelihood_bound(xb, k).double().sum()
+            for i, xb in enumerate(_chunks(x, per_call)):
+                bound = model.log_likelihood_bound(xb, k) if y is None else \
+                    model.log_likelihood_bound_given_y(xb, y[i * per_call : i * per_call + len(xb)], k)
+                total += bound.double().sum()
                 bar.update(1)
     return float(total) / (repeats * len(x))
 
 
 def bounds(model: GenerativeModel, x: Tensor, *, repeats: int, iwae_k: tuple[int, ...],
-           iwae_repeats: tuple[int, ...], chunk: int, quiet: bool = True) -> dict[str, float]:
-    """The loss terms (nelbo, kl, rec, ...) and -IWAE-k for each k, as a flat dict."""
-    out = {k: v for k, v in mean_loss_terms(model, x, repeats, chunk).items() if k != "loss"}
-    if isinstance(model, LikelihoodBound):
+           iwae_repeats: tuple[int, ...], chunk: int, quiet: bool = True,
+           y: Tensor | None = None) -> dict[str, float]:
+    """The loss terms (nelbo, kl, rec, ...) and -IWAE-k for each k, as a flat dict (given labels y:
+    of a conditional model, bounds on log p(x|y))."""
+    out = {k: v for k, v in mean_loss_terms(model, x, repeats, chunk, y=y).items() if k != "loss"}
+    bounded = isinstance(model, LikelihoodBound) if y is None else isinstance(model, ConditionalLikelihoodBound)
+    if bounded:
         for k, r in zip(iwae_k, iwae_repeats):
-            out[f"-iwae_{k}"] = -iwae(model, x, k, r, chunk, quiet)
+            out[f"-iwae_{k}"] = -iwae(model, x, k, r, chunk, quiet, y=y)
     return out

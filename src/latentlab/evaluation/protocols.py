@@ -3,7 +3,18 @@
 cs236: CS236 homework 2 (PROTOCOLS.md A). NELBO, KL, Rec over `subset_repeats` passes of the
        fixed 100-image test subset; -IWAE-k over `iwae_repeats` passes; then (full_test) every
        bound once on the whole 10,000-image test set, statically binarized with a recorded seed.
-test:  the whole test set only, as for cs236's second part.
+test:  the whole test set only, as for cs236's second part; a conditional model (one with a
+       bound on log p(x|y)) is given the test labels, and its numbers are those of log p(x|y).
+accuracy: the test accuracy of q(y|x) (a Classifier) on the whole test set, grey (not binarized),
+       as CS236 evaluates its semi-supervised VAE.
+samples2d: PROTOCOLS.md C, for 2-D data: MMD, energy distance and sliced Wasserstein of model
+       samples against real draws, beside the same metrics between real draws (the floor); for
+       the Gaussian mixtures also modes covered, share within 3σ and the learned score's error
+       (evaluation/samples2d.py).
+samples_mnist: PROTOCOLS.md D, for MNIST image samples: the Fréchet distance of the feature
+       classifier's penultimate features, its Inception score and class frequencies of 10,000
+       model samples against the test set, beside a 10,000-image train sample's (the floor); the
+       classifier's SHA-256 is recorded (evaluation/classifier_metrics.py).
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
 from latentlab.evaluation.likelihood import bounds
 from latentlab.evaluation.references import REFERENCES, evaluate_checks, monotone_iwae_check
-from latentlab.models.base import GenerativeModel
+from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel
 
 
 def test_images(data: ImageData, config: Config) -> Tensor:
@@ -33,6 +44,14 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
     ev = config.eval
     if ev.protocol == "none":
         return {"protocol": {"name": "none"}, "sections": {}, "section_titles": {}, "reference": None, "checks": []}
+    if ev.protocol == "samples2d":  # 2-D sample metrics beside their real-vs-real floors
+        from latentlab.evaluation.samples2d import samples2d_protocol
+
+        return samples2d_protocol(model, data, config)
+    if ev.protocol == "samples_mnist":  # classifier-feature FID, IS, class frequencies beside the real floor
+        from latentlab.evaluation.classifier_metrics import samples_mnist_protocol
+
+        return samples_mnist_protocol(model, data, config)
     common = dict(iwae_k=ev.iwae_k, iwae_repeats=ev.iwae_repeats, chunk=ev.chunk, quiet=quiet)
     if len(ev.iwae_k) != len(ev.iwae_repeats):
         raise UserError("eval.iwae_k and eval.iwae_repeats must have the same length")
@@ -49,10 +68,20 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
         sections["subset"] = bounds(model, subset, repeats=ev.subset_repeats, **common)
         titles["subset"] = f"CS236 subset ({len(subset)} images)"
         protocol["subset"] = cs236_subset_description()
-    if ev.full_test or ev.protocol == "test":
+    if ev.protocol == "accuracy":
+        if not isinstance(model, Classifier) or data.test_y is None:
+            raise UserError(f"eval.protocol = \"accuracy\" needs a classifier (ssvae) and a labelled dataset, "
+                            f"got model.name = \"{config.model.name}\" on \"{data.name}\"")
+        sections["test"] = {"accuracy": accuracy(model, data.test_x, data.test_y, ev.chunk)}
+        titles["test"] = f"full test set ({len(data.test_x):,} grey images)"
+        protocol["test_images"] = "grey (pixel/255), not binarized"
+    elif ev.full_test or ev.protocol == "test":
         x = test_images(data, config)
-        sections["full_test"] = bounds(model, x, repeats=1, **{**common, "iwae_repeats": (1,) * len(ev.iwae_k)})
-        titles["full_test"] = f"full test set ({len(x):,} images, one pass each)"
+        y = data.test_y if isinstance(model, ConditionalLikelihoodBound) else None
+        sections["full_test"] = bounds(model, x, repeats=1, y=y,
+                                       **{**common, "iwae_repeats": (1,) * len(ev.iwae_k)})
+        titles["full_test"] = f"full test set ({len(x):,} images, one pass each" + \
+            (", bounds on log p(x|y))" if y is not None else ")")
         protocol["test_binarization"] = (
             "none" if config.data.binarize == "none"
             else f"static: one Bernoulli draw, torch.Generator seeded {ev.test_binarize_seed}"
@@ -71,3 +100,12 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
         "values": {k: list(v) for k, v in ref.values.items()}}
     return {"protocol": protocol, "sections": sections, "section_titles": titles, "reference": reference,
             "checks": checks}
+
+
+@torch.no_grad()
+def accuracy(model: Classifier, x: Tensor, y: Tensor, chunk: int) -> float:
+    """Percentage of x whose most probable class under q(y|x) is its label y."""
+    correct = 0
+    for i in range(0, len(x), chunk):
+        correct += int((model.classify(x[i : i + chunk]).argmax(-1) == y[i : i + chunk]).sum())
+    return 100.0 * correct / len(x)

@@ -68,3 +68,23 @@ class Decoder(Protocol):
 class LatentPrior(Protocol):
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws z ~ p(z), (n, Z)."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    def classify(self, x: Tensor) -> Tensor:
+        """Logits of q(y|x), (B, n_classes)."""
+
+
+@runtime_checkable
+class ConditionalDecoder(Protocol):
+    n_classes: int
+
+    def decode_given_y(self, z: Tensor, y: Tensor) -> Tensor:
+        """The mean of p(x|y, z) for int labels y (N,) and z (N, Z), shaped (N, *x_shape)."""
+
+
+@runtime_checkable
+class ConditionalLikelihoodBound(Protocol):
+    def log_likelihood_bound_given_y(self, x: Tensor, y: Tensor, k: int) -> Tensor:
+        """(B,) lower bound on log p(x|y) in nats: IWAE-k."""

@@ -6,9 +6,10 @@ the model averages over the batch once.
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor
 
-from latentlab.probability import log_mean_exp
+from latentlab.probability import kl_categorical, log_mean_exp
 
 
 def negative_elbo(rec: Tensor, kl: Tensor, beta: float = 1.0) -> Tensor:
@@ -27,3 +28,16 @@ def iwae_bound(log_px_given_z: Tensor, log_pz: Tensor, log_qz: Tensor) -> Tensor
     """
     log_w = log_px_given_z + log_pz - log_qz  # (K, B) log importance weights
     return log_mean_exp(log_w, dim=0)
+
+
+def m2_negative_elbo(q_y_logits: Tensor, log_p_y: Tensor, kl_z: Tensor, rec: Tensor) -> dict[str, Tensor]:
+    """-ELBO(x) of M2 with y enumerated: KL(q(y|x) || p(y)) + Σ_y q(y|x) [KL(q(z|x,y) || p(z)) + Rec(x|y,z)].
+
+    Kingma et al. 2014, eq. 7. q_y_logits: (B, Y); log_p_y: (Y,); kl_z and rec: (Y, B), one
+    value per label (label first, like a sample dimension). Returns (B,) tensors: "nelbo" and
+    its parts "kl_y", "kl_z" and "rec" (the last two already weighted by q(y|x)).
+    """
+    q_y = F.softmax(q_y_logits, dim=-1)  # (B, Y)
+    kl_y = kl_categorical(q_y_logits, log_p_y)  # (B,)
+    kl_z, rec = (q_y * kl_z.T).sum(-1), (q_y * rec.T).sum(-1)  # (B,) expectations over q(y|x)
+    return {"nelbo": kl_y + kl_z + rec, "kl_y": kl_y, "kl_z": kl_z, "rec": rec}

@@ -29,10 +29,11 @@ class Diverged(UserError):
     """The loss became NaN or infinite."""
 
 
-def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer named by cfg.optimizer; cfg.optimizer_impl picks fused / foreach / per-tensor kernels."""
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+    """The optimizer named by cfg.optimizer (learning rate `lr`, default cfg.lr); cfg.optimizer_impl picks
+    fused / foreach / per-tensor kernels."""
     impl = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}[cfg.optimizer_impl]
-    kind, common = cfg.optimizer, dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
+    kind, common = cfg.optimizer, dict(lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay)
     if kind in ("adam", "adamw"):
         cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
         return cls(params, betas=cfg.betas, **common, **impl)
@@ -40,6 +41,20 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.
         impl = {"foreach": True} if cfg.optimizer_impl == "fused" else impl  # RMSprop has no fused kernel
         return torch.optim.RMSprop(params, **common, **impl)
     return torch.optim.SGD(params, momentum=cfg.betas[0], **common, **impl)
+
+
+def phase_learning_rates(cfg: TrainConfig, phases: list[str]) -> dict[str, float]:
+    """{phase: lr} from cfg.phase_lr entries "phase=lr"."""
+    lrs = {}
+    for entry in cfg.phase_lr:
+        phase, _, value = entry.partition("=")
+        try:
+            lrs[phase.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"train.phase_lr entry {entry!r} is not \"phase=lr\" (like \"generator=4e-5\")") from None
+        if phase.strip() not in phases:
+            raise UserError(f"train.phase_lr names phase {phase.strip()!r}; this model's phases: {', '.join(phases)}")
+    return lrs
 
 
 class Trainer:
@@ -69,7 +84,8 @@ class Trainer:
         self.loss_fn = torch.compile(model.loss) if cfg.compile else model.loss
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.optimizers = {phase: make_optimizer(p, cfg) for phase, p in groups.items()}
+        lrs = phase_learning_rates(cfg, list(groups))
+        self.optimizers = {phase: make_optimizer(p, cfg, lrs.get(phase)) for phase, p in groups.items()}
         # θ_ema ← d·θ_ema + (1 - d)·θ after every iteration, over parameters and float buffers
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()} \
             if cfg.ema > 0 else None

@@ -1,0 +1,141 @@
+"""Noise-conditional score network (Song & Ermon 2019) trained by denoising score matching.
+
+Noise ladder: σ_1 > ... > σ_L geometric from sigma_max to sigma_min; p_σ = p_data ⊛ N(0, σ²I).
+Score:        s_θ(x, σ) = f_θ(x, σ)/σ ≈ ∇_x log p_σ(x)  (the 1/σ output scaling of Song & Ermon 2020, technique 3)
+Objective:    L = E_i E_x E_ε ½ σ_i² ‖s_θ(x + σ_i ε, σ_i) + ε/σ_i‖²,  i ~ U{1..L}   (eqs. 5-6)
+Sampling:     annealed Langevin dynamics (Algorithm 1), `sampling/langevin.py`.
+
+Also here: the small MLP both 2-D score models share, and the `NoiseConditionalScore`
+capability the 2-D metrics and figures use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentlab.models.base import Batch, GenerativeModel
+from latentlab.objectives.score_matching import denoising_score_matching
+from latentlab.sampling.langevin import annealed_langevin
+
+
+@runtime_checkable
+class NoiseConditionalScore(Protocol):
+    """A model of ∇_x log p_σ(x), p_σ = p_data ⊛ N(0, σ²I), at a ladder of levels `sigmas` (L,)."""
+
+    sigmas: Tensor
+
+    def smoothed_score(self, x: Tensor, level: int) -> Tensor:
+        """∇_x log p_σ(x) at σ = sigmas[level], (B, D)."""
+
+    def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """The sampler's path of n draws, (S, n, D), from its start to the samples."""
+
+
+# ----------------------------------------------------------------------------- network
+
+
+def sinusoidal_embedding(c: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """[sin(c ω_k), cos(c ω_k)], ω_k = max_period^(-2k/dim), k < dim/2; (B,) -> (B, dim). Vaswani et al. 2017, §3.5."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=c.device, dtype=torch.float32) / half)
+    angles = c.float()[:, None] * freqs  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], -1)
+
+
+class ScoreMLP(nn.Module):
+    """(x, c) -> R^D: [x, sin/cos(2^j π x)] ⊕ sinusoidal(c) -> H -> `blocks` residual SiLU layers -> D.
+
+    c is the noise level as a coordinate in [0, 1000] (a DDPM time step, or a position on the
+    σ ladder); x_freqs > 0 adds Fourier features of x at frequencies 2^j π, j < x_freqs.
+    """
+
+    def __init__(self, x_dim: int, hidden: int = 128, blocks: int = 3, emb_dim: int = 32, x_freqs: int = 0):
+        super().__init__()
+        self.emb_dim = emb_dim
+        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(x_freqs, dtype=torch.float32))
+        self.inp = nn.Linear(x_dim * (1 + 2 * x_freqs) + emb_dim, hidden)
+        self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(blocks))
+        self.out = nn.Linear(hidden, x_dim)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        feats = [x, sinusoidal_embedding(c, self.emb_dim)]
+        if len(self.freqs):
+            angles = (x[..., None] * self.freqs).flatten(1)  # (B, D·F)
+            feats += [angles.sin(), angles.cos()]
+        h = self.inp(torch.cat(feats, -1))  # (B, H)
+        for block in self.blocks:
+            h = h + block(F.silu(h))
+        return self.out(F.silu(h))
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class NCSNConfig:
+    name: str = "ncsn"
+    sigma_max: float = 1.0  # σ_1, about the spread of standardised data
+    sigma_min: float = 0.01  # σ_L
+    num_sigmas: int = 10  # L, geometric between the two
+    hidden: int = 128
+    blocks: int = 3
+    emb_dim: int = 32  # sinusoidal embedding of the noise level
+    x_freqs: int = 4  # Fourier features of x at π·2^j, j < x_freqs (0: x only); they sharpen 2-D fields
+    steps_each: int = 20  # Langevin steps per level (T in Algorithm 1; the paper: 100 with ε = 2e-5)
+    step_lr: float = 1.5e-4  # ε: the step at level i is ε σ_i²/σ_L²
+    denoise: bool = True  # a final Tweedie step x + σ_L² s_θ(x, σ_L)
+
+
+class NCSN(GenerativeModel):
+    def __init__(self, config: NCSNConfig, x_shape: tuple[int, ...]):
+        super().__init__()
+        if not 0 < config.sigma_min < config.sigma_max or config.num_sigmas < 2:
+            raise ValueError("NCSN needs 0 < sigma_min < sigma_max and num_sigmas >= 2")
+        self.config, self.x_shape = config, tuple(x_shape)
+        self.net = ScoreMLP(math.prod(self.x_shape), config.hidden, config.blocks, config.emb_dim, config.x_freqs)
+        sigmas = torch.logspace(math.log10(config.sigma_max), math.log10(config.sigma_min), config.num_sigmas,
+                                dtype=torch.float64)
+        self.register_buffer("sigmas", sigmas.float())  # (L,) decreasing
+
+    def noise_coordinate(self, sigma: Tensor) -> Tensor:
+        """σ -> c = 1000·log(σ_1/σ)/log(σ_1/σ_L) in [0, 1000], the network's noise input."""
+        c = self.config
+        return 1000 * torch.log(c.sigma_max / sigma) / math.log(c.sigma_max / c.sigma_min)
+
+    def score(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """s_θ(x, σ) = f_θ(x, σ)/σ for x (B, ...) and σ (B,)."""
+        f = self.net(x.flatten(1), self.noise_coordinate(sigma))  # (B, D)
+        return (f / sigma[:, None]).view_as(x)
+
+    def smoothed_score(self, x: Tensor, level: int) -> Tensor:
+        return self.score(x, self.sigmas[level].expand(x.shape[0]))
+
+    # -- the contract
+    def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
+        x = batch["x"]
+        i = torch.randint(len(self.sigmas), (x.shape[0],), device=x.device)
+        sigma = self.sigmas[i]  # (B,)
+        x_tilde = x + sigma.view(-1, *[1] * (x.dim() - 1)) * torch.randn_like(x)
+        dsm = denoising_score_matching(self.score(x_tilde, sigma), x_tilde, x, sigma)
+        return {"loss": dsm, "dsm": dsm}
+
+    def _langevin(self, n: int, generator, trajectory: bool):
+        """Start from N(0, (1 + σ_1²) I), the moments of p_σ1 for standardised data."""
+        device = self.sigmas.device
+        x = torch.randn(n, *self.x_shape, generator=generator, device=device) * math.sqrt(1 + self.config.sigma_max**2)
+        return annealed_langevin(self.smoothed_score, self.sigmas, x, steps_each=self.config.steps_each,
+                                 step_lr=self.config.step_lr, denoise=self.config.denoise, generator=generator,
+                                 return_trajectory=trajectory)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> Tensor:
+        """x ~ p_θ by annealed Langevin dynamics over the σ ladder."""
+        return self._langevin(n, generator, False)
+
+    def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self._langevin(n, generator, True)[1]

@@ -1,0 +1,189 @@
+"""Faces: autoencoder vs VAE vs probabilistic PCA (PROTOCOLS.md B, WPI CS/DS 552).
+
+Trains, through `latentlab.api.train`, the conv VAE with the Bernoulli decoder (BCE on grey
+values in [0, 1]) for each β of a small sweep, the same networks as a plain AE, and a conv VAE
+with a Gaussian decoder whose fixed variance is the P-PCA noise σ² (the one VAE whose test
+log-likelihood is a density, comparable with P-PCA's); fits P-PCA of the same latent size in
+closed form; then writes the figures (a)-(e) and the numbers into one report.html.
+
+Choices where the protocol is silent: z = 16; β is the sweep value whose samples lie closest to
+the training faces in the PCA-Fréchet distance (below); the decoded walk compares the VAE with
+P-PCA on the same pair z_a, z_b ~ N(0, I). PCA-Fréchet distance: the Fréchet distance between
+Gaussians fitted to samples and to training faces, both projected onto the first 20 principal
+axes of the training faces — a pretrained-network-free stand-in for FID (lower is closer).
+
+Budgets: quick = 10 iterations of batch 16 per run (the tests); standard = 1,500 iterations (batch 64,
+300 epochs of Olivetti) per run, β ∈ {0.25, 0.5, 1}, IWAE-1000; full = 5,000 iterations and
+β ∈ {0.1, 0.25, 0.5, 1}.
+Running it again with the same --out reuses the finished runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from latentlab import api
+from latentlab import config as config_io
+from latentlab.errors import UserError
+from latentlab.models.ppca import PPCA, PPCAConfig
+from latentlab.report.study import write_study_report
+from latentlab.studies import faces_report as report
+from latentlab.studies import study_threads
+
+
+@dataclass(frozen=True)
+class Budget:
+    iterations: int
+    betas: tuple[float, ...]
+    iwae_k: int  # importance samples of the Gaussian VAE's test bound
+    n_samples: int  # samples per PCA-Fréchet distance
+    figures: bool = True  # each run's own figures (samples, reconstructions, curves)
+    batch_size: int = 64
+
+
+BUDGETS = {
+    "quick": Budget(10, (0.25, 1.0), iwae_k=10, n_samples=200, figures=False, batch_size=16),
+    "standard": Budget(1500, (0.25, 0.5, 1.0), iwae_k=1000, n_samples=1000),
+    "full": Budget(5000, (0.1, 0.25, 0.5, 1.0), iwae_k=1000, n_samples=1000),
+}
+DATASETS = {  # overrides of [data] for the presets (which are Olivetti at 24×24)
+    "olivetti_faces": ('data.name="olivetti_faces"', "data.image_size=[24, 24]"),
+    "frey_faces": ('data.name="frey_faces"', "data.image_size=[]"),  # 28×20: the conv nets take it as it is
+}
+Z_DIM, STEPS, PCA_K = 16, 20, 20
+
+
+def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False,
+        dataset: str = "olivetti_faces") -> Path:
+    """Train, fit and compare the three models under `budget`; returns the report's path."""
+    with study_threads():
+        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet, dataset=dataset)
+
+
+def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str) -> Path:
+    if budget not in BUDGETS:
+        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
+    if dataset not in DATASETS:
+        raise UserError(f"the faces study runs on {', '.join(DATASETS)}, not '{dataset}'")
+    b, out, t0 = BUDGETS[budget], Path(out), time.perf_counter()
+    common = [*DATASETS[dataset], f"train.iterations={b.iterations}", f"train.batch_size={b.batch_size}",
+              f"model.z_dim={Z_DIM}",
+              f"eval.figures={'true' if b.figures else 'false'}"]
+    train = dict(root=out / "runs", data_dir=data_dir, device=device, quiet=quiet)
+
+    sweep = {beta: _train("faces_vae", f"vae_beta{beta:g}", [*common, f"model.beta={beta}"], **train)
+             for beta in b.betas}
+    _, _, data = api.load_model(sweep[b.betas[0]], device, data_dir)
+    x_train, x_test = data.train_x, data.test_x
+    pca = _pca(x_train, PCA_K)
+    g = torch.Generator(device=x_train.device)
+
+    sweep_models = {k: api.load_model(r, device, data_dir)[1] for k, r in sweep.items()}
+    sweep_rows = {k: _measure(m, x_test, pca, b.n_samples, g) for k, m in sweep_models.items()}
+    beta = min(b.betas, key=lambda k: sweep_rows[k]["fd"])
+    ppca = PPCA(PPCAConfig(z_dim=Z_DIM), tuple(x_train.shape[1:])).to(x_train.device).fit(x_train)
+    x_var = float(f"{ppca.sigma2.item():.3g}")
+    runs = {
+        "vae": sweep[beta],
+        "ae": _train("faces_ae", "ae", common, **train),
+        "vae_gaussian": _train("faces_vae", "vae_gaussian",
+                               [*common, 'model.likelihood="gaussian"', "model.beta=1.0", f"model.x_var={x_var}",
+                                f"eval.iwae_k=[{b.iwae_k}]", "eval.iwae_repeats=[1]"], **train),
+    }
+    models = {"vae": sweep_models[beta], "ppca": ppca.eval(),
+              **{k: api.load_model(runs[k], device, data_dir)[1] for k in ("ae", "vae_gaussian")}}
+    rows = {"vae": sweep_rows[beta], **{k: _measure(models[k], x_test, pca, b.n_samples, g)
+                                        for k in ("ae", "ppca", "vae_gaussian")}}
+    with torch.no_grad():
+        rows["ppca"]["log_px"] = float(ppca.log_prob(x_test).double().mean())
+        rows["ppca"]["log_px_train"] = float(ppca.log_prob(x_train).double().mean())
+    gaussian = json.loads((runs["vae_gaussian"] / "results.json").read_text())["sections"]["full_test"]
+    rows["vae_gaussian"]["log_px"] = -gaussian[f"-iwae_{b.iwae_k}"]
+
+    figures = report.figures(models, sweep_models, x_train, pca, out / "figures", g, steps=STEPS)
+    summary = {
+        "study": "faces", "budget": budget, "dataset": dataset, "z_dim": Z_DIM, "image_shape": list(x_train.shape[1:]),
+        "n_train": len(x_train), "n_test": len(x_test), "iterations": b.iterations, "iwae_k": b.iwae_k,
+        "beta_sweep": {f"{k:g}": v for k, v in sweep_rows.items()}, "beta": beta,
+        "test_fd": pca_frechet(x_test, pca), "ppca_sigma2": ppca.sigma2.item(), "gaussian_x_var": x_var,
+        "models": rows, "walk": figures["walk"], "walk_plane": figures["walk_plane"],
+        "runs": {k: str(r) for k, r in runs.items()},
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if not quiet:
+        print(report.summary_lines(summary))
+    return write_study_report(
+        out / "report.html", name="faces", title="Faces: autoencoder vs VAE vs probabilistic PCA",
+        budget=budget, sections=report.sections(summary, figures), intro=report.intro(summary),
+        elapsed=f"{summary['elapsed_s'] / 60:.1f} min in all")
+
+
+def _train(preset: str, name: str, overrides: list[str], *, root: Path, data_dir, device, quiet) -> Path:
+    """Train (or reuse, if this --out already holds it) one run of the study."""
+    run_dir = root / name
+    if not quiet:
+        print(f"[faces] {name}: {preset} {' '.join(overrides)}", flush=True)
+    if (run_dir / "config.toml").exists():
+        if (run_dir / "config.toml").read_text() != config_io.to_toml(config_io.load(preset, overrides)[0]):
+            raise UserError(f"{run_dir} holds a run with another config; give the study another --out")
+        if (run_dir / "results.json").exists():
+            return run_dir
+        return api.train(None, resume=run_dir, data_dir=data_dir, device=device, quiet=quiet)
+    return api.train(preset, overrides=overrides, out=run_dir, data_dir=data_dir, device=device, quiet=quiet)
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def _pca(x: torch.Tensor, k: int) -> dict:
+    """Mean (D,) and the first k principal axes (D, k) of the flattened images, float64."""
+    flat = x.flatten(1).double()
+    mean = flat.mean(0)
+    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+    return {"mean": mean, "axes": vh[:k].T, "train": (flat - mean) @ vh[:k].T}
+
+
+def project(x: torch.Tensor, pca: dict, k: int | None = None) -> torch.Tensor:
+    """Images (N, ...) -> their coordinates on the first k principal axes of the training faces."""
+    axes = pca["axes"] if k is None else pca["axes"][:, :k]
+    return (x.flatten(1).double() - pca["mean"]) @ axes
+
+
+def pca_frechet(x: torch.Tensor, pca: dict) -> float:
+    """Fréchet distance ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½) between Gaussians fitted to images x
+    and to the training faces, both on the training faces' first principal axes (FID without a network)."""
+    a, b = project(x, pca).cpu().numpy(), pca["train"].cpu().numpy()
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(ca @ cb).real
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * root))
+
+
+@torch.no_grad()
+def _measure(model, x_test: torch.Tensor, pca: dict, n_samples: int, g: torch.Generator) -> dict:
+    """Test reconstruction error (decoded code / posterior mean, clipped to [0, 1]) and the
+    PCA-Fréchet distance of the images the collages show (`face_samples`)."""
+    model.eval()
+    z, _ = model.encode(x_test)
+    x_hat = model.decode(z).clamp(0, 1)
+    samples = face_samples(model, n_samples, g.manual_seed(0))
+    terms = {}
+    if "nelbo" in (loss := model.loss({"x": x_test}, "model")):
+        terms = {"test_nelbo": float(loss["nelbo"]), "test_kl": float(loss["kl"])}
+    return {"test_mse": float((x_hat - x_test).pow(2).mean()), "fd": pca_frechet(samples, pca), **terms,
+            "code_std": float(model.encode(x_test)[0].std(0).mean())}
+
+
+def face_samples(model, n: int, g: torch.Generator) -> torch.Tensor:
+    """What each model generates, clipped to [0, 1]: P-PCA's samples x ~ N(μ, WWᵀ + σ²I); the VAE's and
+    the AE's decoder means at z ~ N(0, I) (a Bernoulli draw of a grey face would be noise)."""
+    if isinstance(model, PPCA):
+        return model.sample(n, generator=g).clamp(0, 1)
+    return model.decode(model.sample_z(n, generator=g)).clamp(0, 1)

@@ -1,0 +1,136 @@
+"""Score-based and diffusion models on 2-D data (PROTOCOLS.md C): NCSN (denoising score matching
+over a geometric σ ladder, annealed Langevin sampling) and DDPM (ε-prediction, ancestral sampling)
+on the toy distributions of data/toy2d.py.
+
+Each (distribution, model) pair is one ordinary run of the presets ncsn_8gaussians and
+ddpm_8gaussians with data.name set, trained and evaluated through the public API (protocol
+"samples2d": every metric beside its real-vs-real floor); the study then draws, per
+distribution, the data beside both models' samples, each model's score field at three noise
+levels (beside the exact field for the mixtures) and the sampling paths, and writes one report.
+
+Budgets: quick = two distributions, 200 steps (the tests); standard = the presets (6,000 steps,
+T = 100, 10 σ × 20 Langevin steps) on every distribution but 2spirals; full = every distribution,
+30,000 steps of batch 512, T = 1000, 16 σ × 50 Langevin steps, 5,000 samples per draw.
+
+The study runs under `studies.study_threads` (one intra-op thread unless OMP_NUM_THREADS says
+otherwise): on the shared 2-core machine two OpenMP threads made these 128-wide networks 25-40×
+slower per training step than one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from latentlab import api
+from latentlab.data import toy2d
+from latentlab.errors import UserError
+from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
+from latentlab.report.study import Section, write_study_report
+from latentlab.studies import study_threads
+from latentlab.studies.score_2d_report import METRICS_TEXT, metrics_table, run_checks
+from latentlab.viz import fields as viz
+
+MODELS = ("ncsn", "ddpm")
+LABELS = {"ncsn": "NCSN + annealed Langevin", "ddpm": "DDPM + ancestral sampling"}
+BUDGETS = {
+    "quick": {"distributions": ("8gaussians", "moons"), "figure_n": 300, "paths": 100,
+              "common": ["train.iterations=200", "train.batch_size=128", "eval.n_samples=200"],
+              "ncsn": ["model.steps_each=3"], "ddpm": ["model.timesteps=50", "model.schedule=\"linear\""]},
+    "standard": {"distributions": tuple(d for d in toy2d.DISTRIBUTIONS if d != "2spirals"), "figure_n": 2000,
+                 "paths": 300, "common": [], "ncsn": [], "ddpm": []},  # the presets as they are
+    "full": {"distributions": toy2d.DISTRIBUTIONS, "figure_n": 5000, "paths": 500,
+             "common": ["train.iterations=30000", "train.batch_size=512", "eval.n_samples=5000"],
+             "ncsn": ["model.num_sigmas=16", "model.steps_each=50", "model.step_lr=5e-5"],
+             "ddpm": ["model.timesteps=1000"]},
+}
+
+
+def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
+    """Train, evaluate and draw both models on every distribution of `budget`; returns the report's path."""
+    if budget not in BUDGETS:
+        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
+    with study_threads():
+        return _run(Path(out), budget, data_dir, device, quiet)
+
+
+def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
+    b, t0, load0 = BUDGETS[budget], time.perf_counter(), _load()
+    results: dict[str, dict[str, dict]] = {}
+    figures: dict[str, list[tuple[str, Path]]] = {}
+    for name in b["distributions"]:
+        models = {}
+        for m in MODELS:
+            overrides = [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]]
+            run_dir = api.train(f"{m}_8gaussians", overrides=overrides, out=out / "runs" / f"{m}-{name}",
+                                data_dir=data_dir, device=device, quiet=True)
+            results.setdefault(name, {})[m] = json.loads((run_dir / "results.json").read_text())
+            models[m] = api.load_model(run_dir, device, data_dir)[1]
+            if not quiet:
+                r = results[name][m]
+                print(f"score-2d {name} {m}: energy {r['sections']['samples']['energy']:.3g} "
+                      f"(floor {r['sections']['floor']['energy']:.3g}), train {r['elapsed']['train_s']:.0f} s, "
+                      f"eval {r['elapsed']['eval_s']:.0f} s", flush=True)
+        figures[name] = _figures(models, name, out / "figures", b["figure_n"], b["paths"])
+    elapsed = time.perf_counter() - t0
+    conditions = (f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), device "
+                  f"{device or 'auto'}; 1-minute load average {load0} at the start and {_load()} at the end "
+                  f"(other processes share the CPU)")
+    summary = {"study": "score-2d", "budget": budget, "elapsed_s": round(elapsed, 1), "conditions": conditions,
+               "results": {d: {m: {k: r[k] for k in ("sections", "checks", "elapsed", "protocol")}
+                               for m, r in per.items()} for d, per in results.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    checks = run_checks(results)
+    sections = [Section("Metrics against their floors", text=METRICS_TEXT, tables=[metrics_table(results)],
+                        checks=checks)]
+    for name, figs in figures.items():
+        sections.append(Section(f"{name}", figures=figs))
+    report = write_study_report(
+        out / "report.html", name="score-2d", budget=budget, sections=sections,
+        title="Score-based and diffusion models on 2-D data: learned score fields, samplers, metrics with floors",
+        intro=f"NCSN (Song & Ermon 2019) and DDPM (Ho et al. 2020) on {len(results)} standardised 2-D "
+              f"distributions; presets ncsn_8gaussians and ddpm_8gaussians with data.name set"
+              f"{''.join(', ' + o for o in b['common'] + b['ncsn'] + b['ddpm'])}. {conditions}.",
+        elapsed=f"{elapsed / 60:.1f} min")
+    if not quiet:
+        passed = sum(c["passed"] for c in checks)
+        print(f"score-2d: {passed}/{len(checks)} checks passed, {elapsed / 60:.1f} min")
+    return report
+
+
+@torch.no_grad()
+def _figures(models: dict, name: str, out: Path, n: int, paths: int) -> list[tuple[str, Path]]:
+    """Data vs both models' samples, each model's score field, and both models' sampling paths."""
+    g = torch.Generator().manual_seed(0)
+    data = toy2d.sample(name, n, g)
+    lim = viz.plot_limit(data)
+    samples = {LABELS[m]: model.sample(n, generator=_gen(model, 1)).cpu() for m, model in models.items()}
+    traj = {m.upper(): model.sample_trajectory(paths, generator=_gen(model, 2)).cpu()
+            for m, model in models.items()}
+    figs = [(f"{name}: the data and {n:,} samples of each model; circles: 3σ around each mode" if modes_of(name)
+             else f"{name}: the data and {n:,} samples of each model",
+             viz.samples_vs_data(data, samples, out / f"{name}-samples.png", modes=modes_of(name), lim=lim))]
+    for m, model in models.items():
+        levels = field_levels(model, name, lim, torch.Generator().manual_seed(3))
+        what = "learned (red) above the exact (black)" if "exact" in levels[0] else "learned"
+        path = viz.score_fields(viz.grid_points(lim, GRID_ARROWS), levels, out / f"{name}-field-{m}.png", lim=lim)
+        figs.append((f"{name}, {m.upper()}: {what} score ∇log p_σ over the density p_σ (blue) "
+                     "at three noise levels", path))
+    figs.append((f"{name}: the sample cloud along the sampling paths, from the start to the samples; "
+                 f"four paths drawn (DDPM moves in x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε)",
+                 viz.trajectories(traj, data, out / f"{name}-trajectories.png", lim=lim)))
+    return figs
+
+
+def _gen(model, seed: int) -> torch.Generator:
+    return torch.Generator(device=model.sigmas.device).manual_seed(seed)
+
+
+def _load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "unknown"

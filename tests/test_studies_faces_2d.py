@@ -1,0 +1,83 @@
+"""The faces and vae-2d studies end to end on their quick budgets, and the pieces they measure with."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from latentlab import config as config_io
+from latentlab.api import _resized
+from latentlab.data.datasets import ImageData
+from latentlab.errors import UserError
+from latentlab.studies import faces, studies, vae_2d
+from latentlab.studies.faces_report import bend
+
+
+@pytest.fixture
+def faces_root(data_root):
+    if not (data_root / "faces" / "olivettifaces.mat").exists():
+        pytest.skip("the Olivetti faces are not on this machine")
+    return data_root
+
+
+def _pngs_ok(paths):
+    for p in paths:
+        with Image.open(p) as img:
+            assert img.format == "PNG" and min(img.size) > 100
+
+
+def test_area_downsampling_averages_blocks_and_rejects_bad_sizes():
+    x = torch.rand(3, 1, 64, 64)
+    data = ImageData(x, None, x[:1], None, name="t")
+    small = _resized(data, (32, 32))
+    torch.testing.assert_close(small.train_x, x.unfold(2, 2, 2).unfold(3, 2, 2).mean((-1, -2)))  # 2×2 block means
+    assert _resized(data, (24, 24)).test_x.shape == (1, 1, 24, 24)
+    assert _resized(data, ()) is data
+    with pytest.raises(UserError, match="image_size"):
+        _resized(data, (24,))
+    cfg, _ = config_io.load("faces_vae")
+    assert cfg.data.image_size == (24, 24) and cfg.data.binarize == "none"
+
+
+def test_pca_frechet_and_bend_measure_what_they_claim():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 1, 6, 6, generator=g)
+    pca = faces._pca(x, 5)
+    assert abs(faces.pca_frechet(x, pca)) < 1e-8  # a set against itself
+    assert faces.pca_frechet(x * 0.5, pca) > 0.1  # shrunk towards 0: different moments
+    line = torch.linspace(0, 1, 20)[:, None] * torch.randn(1, 36, generator=g) + 0.3
+    assert bend(line) < 1e-6
+    curved = line.clone()
+    curved[10] += torch.randn(36, generator=g)
+    assert bend(curved) > 0.1
+
+
+def test_studies_are_registered():
+    assert {"faces", "faces-frey", "elbo-1d", "vae-2d"} <= set(studies())
+
+
+def test_faces_study_quick(tmp_path, faces_root):
+    report = faces.run(tmp_path, "quick", data_dir=faces_root, device="cpu", quiet=True)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert report.exists() and s["image_shape"] == [1, 24, 24] and (s["n_train"], s["n_test"]) == (320, 80)
+    assert s["beta"] in (0.25, 1.0)
+    m = s["models"]
+    assert all(0 < m[k]["test_mse"] < 0.1 for k in ("vae", "ae", "ppca", "vae_gaussian"))
+    # P-PCA's exact density at its own closed-form optimum is higher on its training faces than on the test faces
+    assert m["ppca"]["log_px_train"] > m["ppca"]["log_px"] > 0
+    assert torch.isfinite(torch.tensor(m["vae_gaussian"]["log_px"]))
+    assert s["walk"]["ppca"] < 1e-4  # P-PCA decodes linearly: the walk is a straight line
+    figures = sorted((tmp_path / "figures").iterdir())
+    assert [p.name for p in figures] == ["beta_sweep.png", "collages.png", "interpolation.png", "latent_pca.png",
+                                         "walk.png", "walk_chord.png"]
+    _pngs_ok(figures)
+
+
+def test_vae_2d_study_quick(tmp_path, data_root):
+    report = vae_2d.run(tmp_path, "quick", data_dir=data_root, device="cpu", quiet=True)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert report.exists() and s["step"] == 20 and 0 <= s["knn_accuracy"] <= 1
+    assert {"nelbo", "kl", "rec", "-iwae_1", "-iwae_10"} <= set(s["sections"]["subset"])
+    figures = tmp_path / "runs" / "vae_z2" / "figures"
+    _pngs_ok(figures / f for f in ("samples.png", "latent_manifold.png", "latent_scatter.png", "interpolation.png"))
