@@ -27,6 +27,11 @@ class Observation:
             return log_bernoulli_with_logits(x, params)
         return log_normal(x, params, params.new_tensor(self.x_var))
 
+    def log_px_given_z(self, decoder, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x|z) for z (..., B, Z) and x (B, ...): one decoder pass over every leading dim; (..., B)."""
+        params = decoder(z.reshape(-1, z.shape[-1])).view(*z.shape[:-1], -1)  # (..., B, D)
+        return self.log_prob(x.flatten(1), params)
+
     def mean(self, params: Tensor) -> Tensor:
         """E[x|z]: pixel probabilities for Bernoulli, the mean for Gaussian."""
         return torch.sigmoid(params) if self.likelihood == "bernoulli" else params

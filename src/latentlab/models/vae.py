@@ -47,8 +47,7 @@ class VAE(GenerativeModel):
 
     def log_px_given_z(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x|z) for z of shape (..., B, Z) and x of shape (B, ...): returns (..., B)."""
-        params = self.decoder(z.reshape(-1, z.shape[-1])).view(*z.shape[:-1], -1)  # (..., B, D)
-        return self.observation.log_prob(x.flatten(1), params)
+        return self.observation.log_px_given_z(self.decoder, x, z)
 
     def decode(self, z: Tensor) -> Tensor:
         """E[x|z] (pixel probabilities for the Bernoulli decoder), shaped (N, *x_shape)."""
