@@ -175,8 +175,9 @@ def sample_quality(classifier: MNISTClassifier, x: Tensor, reference: Tensor, re
         inception.update(xb)  # keeps the logits
     for xb in reference.split(chunk):
         fid.update(xb, real=True)
-    with torch.random.fork_rng(devices=[]):  # InceptionScore shuffles before splitting
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():  # InceptionScore shuffles before splitting
         torch.manual_seed(seed)
+        warnings.simplefilter("ignore", UserWarning)  # the sd of a single split is NaN
         is_mean, is_sd = inception.compute()
     counts = torch.bincount(torch.cat(inception.features).argmax(-1).cpu(), minlength=10).double()
     freq = counts / counts.sum()

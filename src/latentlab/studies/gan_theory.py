@@ -37,7 +37,7 @@ from latentlab.viz import adversarial as fig
 BUDGETS = {
     "quick": dict(d_steps=30, v_steps=30, batch=256, shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0), seg_steps=40,
                   toy_iterations=20, toy_every=10, n_eval=500, toy_data=["data.n_train=2000", "data.n_test=500"]),
-    "standard": dict(d_steps=6000, v_steps=1500, batch=2048, shifts=(0.0, 1.0, 2.0, 3.0, 4.0),
+    "standard": dict(d_steps=4000, v_steps=1500, batch=2048, shifts=(0.0, 1.0, 2.0, 3.0, 4.0),
                      thetas=(-1.5, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 1.5), seg_steps=600,
                      toy_iterations=3000, toy_every=250, n_eval=2000, toy_data=[]),
     "full": dict(d_steps=8000, v_steps=4000, batch=4096, shifts=tuple(np.arange(0, 4.01, 0.5).tolist()),
@@ -73,9 +73,9 @@ def js_exact(p, q) -> float:
 
 
 def train_discriminator(p, q, loss: str, steps: int, batch: int, seed: int = 0) -> nn.Module:
-    """An MLP 1 -> 64 -> 64 -> 1 (SiLU) minimising the discriminator loss of p (real) against q (fake), fresh draws each step."""
+    """An MLP 1 -> 128 -> 128 -> 1 (SiLU) minimising the discriminator loss of p (real) against q (fake), fresh draws each step."""
     torch.manual_seed(seed)
-    net = MLP([1, 64, 64, 1], nn.SiLU)
+    net = MLP([1, 128, 128, 1], nn.SiLU)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for _ in range(steps):
@@ -119,7 +119,7 @@ def optimal_discriminators(b: dict, out: Path) -> tuple[Section, dict]:
                                   [(t, l[lim.numpy()], f[lim.numpy()], lab) for t, l, f, lab in panels],
                                   mask[lim].numpy(), out / "optimal_discriminator.png")
     x_range = GRID[mask]
-    text = (f"p_data = ½N(-1.5, 0.5²) + ½N(1, 0.7²), p_g = N(0, 1.5²). An MLP 1-64-64-1 (SiLU) is trained for "
+    text = (f"p_data = ½N(-1.5, 0.5²) + ½N(1, 0.7²), p_g = N(0, 1.5²). An MLP 1-128-128-1 (SiLU) is trained for "
             f"{b['d_steps']} Adam steps (3e-3, cosine decay) on {b['batch']} fresh draws of each density per step. "
             f"The error is the maximum over the grid points where ½(p_data + p_g) ≥ {NOT_NEGLIGIBLE} "
             f"(x in [{float(x_range.min()):.2f}, {float(x_range.max()):.2f}]).")
