@@ -14,6 +14,7 @@ from latentlab.models.ncsn import NCSN, NCSNConfig, NoiseConditionalScore
 from latentlab.objectives.score_matching import denoising_score_matching
 from latentlab.registry import build_model
 from latentlab.sampling import ancestral_sample, annealed_langevin
+from latentlab.studies import study_threads
 
 
 @pytest.mark.parametrize("name", ["ncsn", "ddpm"])
@@ -49,12 +50,13 @@ def test_dsm_on_gaussian_data_learns_its_score():
     steps = 400
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - i / steps)
-    for _ in range(steps):
-        loss = model.loss({"x": mu + s * torch.randn(512, 2)}, "model")["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        decay.step()
+    with study_threads():  # 400 small steps: a second OpenMP thread on a busy 2-core machine costs 5x
+        for _ in range(steps):
+            loss = model.loss({"x": mu + s * torch.randn(512, 2)}, "model")["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            decay.step()
     with torch.no_grad():
         for level, sigma in enumerate(model.sigmas.tolist()):
             var = s**2 + sigma**2

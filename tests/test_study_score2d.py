@@ -29,6 +29,12 @@ def test_score_2d_quick_study_writes_runs_figures_and_report(tmp_path, capsys):
                 f"{name}-trajectories.png"} <= figures
     html = (out / "report.html").read_text()
     assert "energy distance" in html and "floor" in html and html.count("data:image/png;base64") == 8
+    # the same command again reuses the finished runs: same numbers, figures and report redrawn
+    (out / "runs" / "ddpm-moons" / "results.json").unlink()  # as if interrupted after training
+    assert main(["study", "score-2d", "--budget", "quick", "--out", str(out), "--quiet"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert "3 finished runs reused" in again["conditions"]
+    assert again["results"]["8gaussians"] == summary["results"]["8gaussians"]
 
 
 def test_train_eval_and_sample_a_2d_preset(tmp_path, capsys):

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "eval":
         results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
         for name, values in results["sections"].items():
-            print(name + ": " + ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
+            print(name + ": " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
         for check in results["checks"]:
             print(("PASS " if check["passed"] else "FAIL ") + check["name"])
     elif args.command == "sample":

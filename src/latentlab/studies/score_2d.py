@@ -8,6 +8,9 @@ ddpm_8gaussians with data.name set, trained and evaluated through the public API
 distribution, the data beside both models' samples, each model's score field at three noise
 levels (beside the exact field for the mixtures) and the sampling paths, and writes one report.
 
+Runs already finished in OUT/runs are reused and interrupted ones continued, so the same command
+completes an interrupted study or redraws its figures and report without training again.
+
 Budgets: quick = two distributions, 200 steps (the tests); standard = the presets (6,000 steps,
 T = 100, 10 σ × 20 Langevin steps) on every distribution but 2spirals; full = every distribution,
 30,000 steps of batch 512, T = 1000, 16 σ × 50 Langevin steps, 5,000 samples per draw.
@@ -58,15 +61,20 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
 
 
 def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
-    b, t0, load0 = BUDGETS[budget], time.perf_counter(), _load()
+    b, t0, load0, reused = BUDGETS[budget], time.perf_counter(), _load(), 0
     results: dict[str, dict[str, dict]] = {}
     figures: dict[str, list[tuple[str, Path]]] = {}
     for name in b["distributions"]:
         models = {}
         for m in MODELS:
-            overrides = [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]]
-            run_dir = api.train(f"{m}_8gaussians", overrides=overrides, out=out / "runs" / f"{m}-{name}",
-                                data_dir=data_dir, device=device, quiet=True)
+            run_dir = out / "runs" / f"{m}-{name}"
+            if (run_dir / "results.json").exists():  # finished by an earlier invocation into this folder
+                reused += 1
+            else:  # new, or interrupted: train it, or continue it from its last checkpoint
+                overrides = [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]]
+                started = (run_dir / "run.json").exists()
+                api.train(f"{m}_8gaussians", overrides=[] if started else overrides, out=None if started else run_dir,
+                          resume=run_dir if started else None, data_dir=data_dir, device=device, quiet=True)
             results.setdefault(name, {})[m] = json.loads((run_dir / "results.json").read_text())
             models[m] = api.load_model(run_dir, device, data_dir)[1]
             if not quiet:
@@ -78,7 +86,12 @@ def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
     elapsed = time.perf_counter() - t0
     conditions = (f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), device "
                   f"{device or 'auto'}; 1-minute load average {load0} at the start and {_load()} at the end "
-                  f"(other processes share the CPU)")
+                  f"(other processes share the CPU)"
+                  + (f"; {reused} finished runs reused from an earlier invocation (their times are their own)"
+                     if reused else ""))
+    run_s = sum(r["elapsed"].get("train_s", 0) + r["elapsed"]["eval_s"]
+                for per in results.values() for r in per.values())
+    conditions += f"; the runs' own training and evaluation times sum to {run_s / 60:.1f} min"
     summary = {"study": "score-2d", "budget": budget, "elapsed_s": round(elapsed, 1), "conditions": conditions,
                "results": {d: {m: {k: r[k] for k in ("sections", "checks", "elapsed", "protocol")}
                                for m, r in per.items()} for d, per in results.items()}}
@@ -120,7 +133,7 @@ def _figures(models: dict, name: str, out: Path, n: int, paths: int) -> list[tup
         figs.append((f"{name}, {m.upper()}: {what} score ∇log p_σ over the density p_σ (blue) "
                      "at three noise levels", path))
     figs.append((f"{name}: the sample cloud along the sampling paths, from the start to the samples; "
-                 f"four paths drawn (DDPM moves in x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε)",
+                 f"three paths drawn since the previous panel (DDPM moves in x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε)",
                  viz.trajectories(traj, data, out / f"{name}-trajectories.png", lim=lim)))
     return figs
 

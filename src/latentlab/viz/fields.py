@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
@@ -20,6 +21,7 @@ from latentlab.viz.figures import _save
 
 _DPI = 100
 _PANEL = 3.3  # inches per panel
+_DENSITY_CMAP = colormaps["Blues"].resampled(12)  # 12 bands: reads as contours, and keeps the PNGs small
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -101,8 +103,8 @@ def score_fields(grid: Tensor, levels: list[dict], path: Path, *, title: str = "
         for i, row in enumerate(rows):
             ax = axes[i, j]
             density = _np(lv["density"])
-            ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap="Blues",
-                      vmin=0, vmax=float(density.max()) or 1.0, interpolation="bilinear")
+            ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap=_DENSITY_CMAP,
+                      vmin=0, vmax=float(density.max()) or 1.0, interpolation="nearest")
             uv = _arrows(_np(lv[row]), scale, cell)
             ax.quiver(xy[..., 0], xy[..., 1], uv[..., 0], uv[..., 1], angles="xy", scale_units="xy", scale=1,
                       width=0.006, headwidth=3.5, headlength=4, headaxislength=3.5,
@@ -112,24 +114,26 @@ def score_fields(grid: Tensor, levels: list[dict], path: Path, *, title: str = "
 
 
 def trajectories(paths: dict[str, Tensor], data: Tensor, path: Path, *, title: str = "", lim: float | None = None,
-                 snapshots: int = 5, highlight: int = 4) -> Path:
+                 snapshots: int = 5, highlight: int = 3) -> Path:
     """One row per model: its sample cloud at `snapshots` evenly spaced steps of the paths (S, n, 2),
-    over the data in grey, with the first `highlight` paths drawn up to that step."""
+    over the data in grey; the first `highlight` paths are drawn over the stretch since the previous
+    panel (through at most 24 of its states: single Langevin steps at large σ jump across the plot)."""
     lim = lim or plot_limit(data)
     fig, axes = _panels(len(paths), snapshots, 2.6, title)
     points = _np(data)
     for row, (name, traj) in zip(axes, paths.items()):
         t = _np(traj)  # (S, n, 2)
         steps = np.linspace(0, len(t) - 1, snapshots).round().astype(int)
-        for ax, s in zip(row, steps):
+        for ax, s, start in zip(row, steps, np.concatenate([[0], steps[:-1]])):
             ax.scatter(points[:, 0], points[:, 1], s=1, lw=0, color="0.8")
             ax.scatter(t[s, :, 0], t[s, :, 1], s=2, lw=0, color="C0", alpha=0.7)
             k = min(highlight, t.shape[1])
+            states = np.unique(np.linspace(start, s, min(s - start + 1, 24)).round().astype(int))
             for j in range(k):
-                ax.plot(t[: s + 1, j, 0], t[: s + 1, j, 1], lw=0.5, alpha=0.7, color=f"C{j + 1}")
+                ax.plot(t[states, j, 0], t[states, j, 1], lw=0.8, alpha=0.8, color=f"C{j + 1}")
             ax.scatter(t[s, :k, 0], t[s, :k, 1], s=16, c=[f"C{j + 1}" for j in range(k)], edgecolors="k", lw=0.5,
                        zorder=3)
-            _square(ax, lim, f"{name}: step {s} of {len(t) - 1}")
+            _square(ax, lim, f"{name}: step {s} of {len(t) - 1}" + (f" (paths from {start})" if s else ""))
     return _save(fig, path)
 
 
