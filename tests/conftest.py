@@ -29,3 +29,13 @@ def data_root() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for small tensors: a second OpenMP thread only adds barrier waits
+    (seconds per test on a loaded 2-core CPU). Restores the count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

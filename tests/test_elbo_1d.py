@@ -13,13 +13,7 @@ from latentlab.studies import elbo_1d
 SIGMA = 0.5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Scalar parameters: a second OpenMP thread only adds barrier waits (seconds on a loaded CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def data(decoder: str, theta: float = 1.5, n: int = 40) -> torch.Tensor:

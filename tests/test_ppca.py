@@ -17,13 +17,7 @@ from latentlab.training.trainer import Trainer
 D, Q = 8, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """8-dimensional tensors: a second OpenMP thread only adds barrier waits (seconds on a loaded CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_data(n: int = 2000, seed: int = 0) -> torch.Tensor:

@@ -14,8 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from latentlab.viz.figures import _save
-from latentlab.viz.grid import image_grid
+from latentlab.viz.grid import image_grid, save_figure
 
 _DPI = 100
 
@@ -47,7 +46,7 @@ def discriminator_fits(x: np.ndarray, p_data: np.ndarray, p_g: np.ndarray,
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
         ax.legend(handles=handles, fontsize=8, loc="lower center")
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def value_vs_js(shifts: np.ndarray, value: np.ndarray, exact: np.ndarray, path: Path) -> Path:
@@ -63,7 +62,7 @@ def value_vs_js(shifts: np.ndarray, value: np.ndarray, exact: np.ndarray, path: 
     ax.set_title(f"minimax value at the learned optimum; max gap {np.abs(value - exact).max():.4f} nats", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def segments(thetas: np.ndarray, curves: dict[str, np.ndarray], grads: dict[str, np.ndarray], path: Path) -> Path:
@@ -85,7 +84,7 @@ def segments(thetas: np.ndarray, curves: dict[str, np.ndarray], grads: dict[str,
     for ax in (left, right):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def modes_over_training(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], n_modes: dict[str, int],
@@ -103,7 +102,7 @@ def modes_over_training(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray
         ax.set_title(dataset, fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scatter_panels(panels: Sequence[tuple[str, Tensor]], means: Tensor, ncols: int, path: Path,
@@ -123,7 +122,7 @@ def scatter_panels(panels: Sequence[tuple[str, Tensor]], means: Tensor, ncols: i
         ax.set_yticks([])
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def image_panels(panels: Sequence[tuple[str, Tensor]], path: Path, nrow: int = 10, ncols: int = 3,
@@ -144,7 +143,7 @@ def image_panels(panels: Sequence[tuple[str, Tensor]], path: Path, nrow: int = 1
         ax.set_yticks([])
         ax.spines[:].set_visible(False)
         ax.set_title(title, fontsize=9, loc="left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def class_frequencies(freqs: dict[str, Sequence[float]], path: Path) -> Path:
@@ -160,4 +159,4 @@ def class_frequencies(freqs: dict[str, Sequence[float]], path: Path) -> Path:
     ax.set_ylabel("share of samples")
     ax.legend(fontsize=7, ncols=2)
     ax.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)

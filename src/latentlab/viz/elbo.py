@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from latentlab.viz.grid import atomic_path
+from latentlab.viz.grid import save_figure
 
 _DPI = 100
 
@@ -68,11 +68,5 @@ def elbo_figure(v: dict, path: Path, title: str) -> Path:
     ax3.set_title(rf"at the end of the path, for the point x = {v['x_shown']:.2f}", fontsize=10)
     ax3.grid(alpha=0.3)
     ax3.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, facecolor="white")
-    return path

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from torch import Tensor
 
-from latentlab.viz.grid import atomic_path, image_grid
+from latentlab.viz.grid import image_grid, save_figure
 
 _DPI = 100
 
@@ -34,7 +34,7 @@ def collages(panels: Sequence[tuple[str, Tensor]], path: Path, nrow: int = 10, s
         ax.set_axis_off()
         ax.set_title(title, fontsize=9, loc="left", wrap=True)
         x += w + gap
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def latent_pca_scatter(panels: Sequence[tuple[str, np.ndarray]], path: Path) -> Path:
@@ -58,7 +58,7 @@ def latent_pca_scatter(panels: Sequence[tuple[str, np.ndarray]], path: Path) -> 
         ax.set_ylabel("latent PC 2")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, loc="upper right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def interpolation_rows(rows: Sequence[tuple[str, Tensor]], path: Path, scale: int = 3) -> Path:
@@ -81,7 +81,7 @@ def interpolation_rows(rows: Sequence[tuple[str, Tensor]], path: Path, scale: in
     ax.spines[:].set_visible(False)
     ax.set_title(f"{steps} equally spaced points on the segment between two z ~ N(0, I), decoded",
                  fontsize=10, loc="left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def numbered_walks(backgrounds: Sequence[np.ndarray], walks: Sequence[tuple[str, np.ndarray]], path: Path,
@@ -111,11 +111,5 @@ def numbered_walks(backgrounds: Sequence[np.ndarray], walks: Sequence[tuple[str,
         ax.set_ylabel(axis_labels[1])
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, facecolor="white")
-    return path

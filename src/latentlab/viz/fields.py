@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from torch import Tensor
 
-from latentlab.viz.figures import _save
+from latentlab.viz.grid import save_figure
 
 _DPI = 100
 _PANEL = 3.3  # inches per panel
@@ -74,7 +74,7 @@ def samples_vs_data(data: Tensor, samples: dict[str, Tensor], path: Path, *, tit
             for m in _np(modes[0]):
                 ax.add_patch(Circle(m, modes[1], fill=False, lw=0.6, color="C3", alpha=0.7))
         _square(ax, lim, f"{name} ({len(points):,})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _arrows(field: np.ndarray, scale: float, cell: float) -> np.ndarray:
@@ -110,7 +110,7 @@ def score_fields(grid: Tensor, levels: list[dict], path: Path, *, title: str = "
                       width=0.006, headwidth=3.5, headlength=4, headaxislength=3.5,
                       color="#c0001a" if row == "learned" else "0.1")
             _square(ax, lim, f"{row} score, σ = {lv['sigma']:.3g}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def trajectories(paths: dict[str, Tensor], data: Tensor, path: Path, *, title: str = "", lim: float | None = None,
@@ -134,7 +134,7 @@ def trajectories(paths: dict[str, Tensor], data: Tensor, path: Path, *, title: s
             ax.scatter(t[s, :k, 0], t[s, :k, 1], s=16, c=[f"C{j + 1}" for j in range(k)], edgecolors="k", lw=0.5,
                        zorder=3)
             _square(ax, lim, f"{name}: step {s} of {len(t) - 1}" + (f" (paths from {start})" if s else ""))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def grid_points(lim: float, g: int) -> Tensor:

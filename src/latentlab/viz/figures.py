@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from latentlab.errors import UserError
-from latentlab.viz.grid import atomic_path, image_grid
+from latentlab.viz.grid import image_grid, save_figure
 
 _DPI = 100
 _PAD = 2  # px between grid cells
@@ -41,7 +41,7 @@ def sample_grid(
     fig, axes = _image_figure(grids, _scale(grids[0], scale))
     for ax, title in zip(axes, titles):
         ax.set_title(title, **_TITLE)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reconstructions(
@@ -63,7 +63,7 @@ def reconstructions(
     ax.set_yticklabels([r"$x$", r"$\hat{x}$"] * n_rows)
     ax.tick_params(left=False)
     ax.set_title(r"reconstructions: originals $x$, decoded means $\hat{x}$ below each", **_TITLE)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def interpolation(
@@ -83,7 +83,7 @@ def interpolation(
         ax.set_xlabel(r"$\alpha$")
     pairs = f"{n_pairs} pair{'s' * (n_pairs > 1)}"
     ax.set_title(f"latent interpolation between {pairs} of codes, one per row", **_TITLE)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def latent_manifold(
@@ -103,7 +103,7 @@ def latent_manifold(
     ax.set_xlabel(r"$z_1$")
     ax.set_ylabel(r"$z_2$")
     ax.set_title(f"decoder means over a {g}×{g} grid of the latent plane", **_TITLE)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def latent_scatter(z: Tensor, labels: Tensor | None, path: Path, title: str = "") -> Path:
@@ -133,7 +133,7 @@ def latent_scatter(z: Tensor, labels: Tensor | None, path: Path, title: str = ""
     ax.set_ylabel(r"$z_2$")
     ax.set_title(title or f"{len(points)} latent points")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_curves(records: list[dict], path: Path, keys: list[str] | None = None) -> Path:
@@ -150,7 +150,7 @@ def loss_curves(records: list[dict], path: Path, keys: list[str] | None = None) 
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle("training curves\n(faint: logged values; solid: moving average)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -204,7 +204,7 @@ def image_rows(panels: Sequence[tuple[str, Tensor]], row_labels: Sequence[str], 
             ax.tick_params(left=False)
         ax.set_title(title, **_TITLE)
         x += w + gap
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -280,9 +280,3 @@ def _image_figure(
         y -= gap
     return fig, axes
 
-
-def _save(fig: Figure, path: Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=_DPI, facecolor="white")
-    return path

@@ -61,3 +61,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_figure(fig, path: Path, dpi: int = 100) -> Path:
+    """A matplotlib Figure as a PNG at `path`, written atomically on a white background."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
+    return path
