@@ -104,3 +104,11 @@ def test_phase_lr_gives_each_phase_its_own_learning_rate():
         cfg = build({"model": {"name": "gan"}, "train": {"phase_lr": bad}}).train
         with pytest.raises(UserError, match=match):
             Trainer(model, Batcher({"x": torch.randn(32, 2)}, 8, seed=0), cfg, quiet=True)
+
+
+def test_run_figures_include_a_sample_grid_of_an_image_gan(tmp_path):
+    from latentlab.evaluation.figures import draw_all
+
+    model = tiny("nonsaturating", "conv").eval()
+    paths = draw_all(model, torch.rand(40, *SHAPES["conv"]), torch.arange(40) % 10, tmp_path)
+    assert tmp_path / "samples.png" in paths and (tmp_path / "samples.png").stat().st_size > 0

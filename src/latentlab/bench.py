@@ -117,29 +117,44 @@ def _reference_seconds(model, dataset: Dataset, cfg: Config, iterations: int) ->
     return time.perf_counter() - t0
 
 
-def _latentlab_seconds(model, x: torch.Tensor, cfg: Config, iterations: int) -> float:
+def _latentlab_seconds(model, x: torch.Tensor, cfg: Config, iterations: int, warmup: int = 20) -> tuple[float, float]:
+    """Seconds of `iterations` trainer steps, after `warmup` untimed ones (where torch.compile compiles)."""
     batcher = Batcher({"x": x}, cfg.train.batch_size, seed=0, binarization=cfg.data.binarize)
-    train = replace(cfg.train, iterations=iterations, log_every=100, checkpoint_every=10**9)
+    train = replace(cfg.train, iterations=warmup, log_every=100, checkpoint_every=10**9)
     trainer = Trainer(model, batcher, train, None, quiet=True)
     t0 = time.perf_counter()
     trainer.fit()
-    return time.perf_counter() - t0
+    warm = time.perf_counter() - t0
+    trainer.cfg = replace(train, iterations=warmup + iterations)
+    t0 = time.perf_counter()
+    trainer.fit()
+    return time.perf_counter() - t0, warm
 
 
-def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: int, peak: float) -> dict:
+def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: int, peak: float,
+             compile: bool = True) -> dict:
+    """Every loop of the case, interleaved, `rounds` times: the references, latentlab with the preset's
+    settings and (if `compile`) latentlab with train.compile = true, its compile time reported apart."""
     shape = tuple(x.shape[1:])
     probe = build_model(cfg.model, shape)
     flops = step_flops_per_image(probe, {"x": x[: cfg.train.batch_size]}, probe.phases)
     binarize = cfg.data.binarize == "dynamic"
     images = x.dim() == 4 and x.shape[1] == 1
     datasets = {k: cls(x, binarize) for k, cls in REFERENCES.items() if images or cls is TensorItems}
-    times = {**{k: [] for k in datasets}, "latentlab": []}
+    ours = {"latentlab": cfg}
+    if compile:
+        ours["latentlab_compile"] = replace(cfg, train=replace(cfg.train, compile=True))
+    times = {k: [] for k in [*datasets, *ours]}
+    warmup_s = {k: [] for k in ours}
     for _ in range(rounds):  # interleaved: the machine's noise hits every loop alike
         for name, dataset in datasets.items():
             torch.manual_seed(0)
             times[name].append(_reference_seconds(build_model(cfg.model, shape), dataset, cfg, iterations))
-        torch.manual_seed(0)
-        times["latentlab"].append(_latentlab_seconds(build_model(cfg.model, shape), x, cfg, iterations))
+        for name, c in ours.items():
+            torch.manual_seed(0)
+            seconds, warm = _latentlab_seconds(build_model(cfg.model, shape), x, c, iterations)
+            times[name].append(seconds)
+            warmup_s[name].append(warm)
     per_s = {k: iterations * cfg.train.batch_size / min(v) for k, v in times.items()}
     limit = peak / flops
     return {
@@ -148,9 +163,11 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
         "iterations_per_round": iterations, "rounds": rounds,
         "flops_per_image": flops,
         "images_per_s": {k: round(v, 1) for k, v in per_s.items()},
+        "best_seconds": {k: round(min(v), 2) for k, v in times.items()},
         "hardware_limit_images_per_s": round(limit, 1),
         "fraction_of_limit": {k: round(v / limit, 3) for k, v in per_s.items()},
         "speedup": {k: round(per_s["latentlab"] / per_s[k], 2) for k in datasets},
+        "warmup_seconds": warmup_s,  # the first 20 steps; with compile, the compilation
         "all_seconds": times,
     }
 
@@ -169,7 +186,7 @@ def machine() -> dict:
 
 
 def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None, only: list[str] | None = None,
-        quiet: bool = False) -> dict:
+        compile: bool = True, quiet: bool = False) -> dict:
     """Benchmark every case (or `only` those) and write bench/results/<case>.json."""
     from latentlab.api import _load_data
 
@@ -183,7 +200,7 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
         else:
             cfg, _ = config_io.load(case.preset, list(case.overrides))
             x = _load_data(cfg, data_dir, torch.device("cpu")).train_x
-            results[case.name] = run_case(case, x, cfg, iterations, rounds, peak)
+            results[case.name] = run_case(case, x, cfg, iterations, rounds, peak, compile)
         record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"{case.name}.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -196,5 +213,6 @@ def summary_line(name: str, r: dict) -> str:
     if r["status"] != "measured":
         return f"{name:10s} pending: {r['why']}"
     ips, frac = r["images_per_s"], r["fraction_of_limit"]
+    ours = "   ".join(f"{k} {ips[k]:8.0f} img/s ({frac[k]:.0%} of limit)" for k in ips if k.startswith("latentlab"))
     refs = "   ".join(f"{k} {ips[k]:8.0f} img/s ({frac[k]:.0%}, latentlab {r['speedup'][k]:.2f}x)" for k in r["speedup"])
-    return f"{name:10s} latentlab {ips['latentlab']:8.0f} img/s ({frac['latentlab']:.0%} of limit)   {refs}"
+    return f"{name:10s} {ours}   {refs}"

@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
     p.add_argument("--only", action="append", metavar="CASE", help="cs236_vae | conv_vae | gan | diffusion (repeatable)")
     p.add_argument("--out", metavar="DIR", default="bench/results", help="where the JSON results go")
+    p.add_argument("--no-compile", action="store_true", help="skip the train.compile = true variant")
     _common(p)
 
     p = sub.add_parser("presets", help="list the preset configs")
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         from latentlab import bench
 
         bench.run(Path(args.out), iterations=args.iterations, rounds=args.rounds, data_dir=args.data_dir,
-                  only=args.only, quiet=args.quiet)
+                  only=args.only, compile=not args.no_compile, quiet=args.quiet)
     elif args.command == "presets":
         for name in config.presets():
             print(name)

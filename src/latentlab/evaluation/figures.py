@@ -46,6 +46,8 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         probs = model.decode(z).clamp(0, 1)
         draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
         paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png"))
+    elif test_x.dim() == 4 and not isinstance(model, ConditionalDecoder):  # images without a decoder: a GAN
+        paths.append(fig.sample_grid(model.sample(200, generator=g).clamp(0, 1).cpu(), None, out / "samples.png"))
     if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
         paths.append(conditional_grid(model, out / "conditional_samples.png", g))
     if isinstance(model, Encoder) and isinstance(model, Decoder):

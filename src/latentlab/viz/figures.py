@@ -31,10 +31,14 @@ _TITLE = {"loc": "left", "fontsize": 10}
 def sample_grid(
     probs: Tensor, draws: Tensor | None, path: Path, nrow: int = 20, *, scale: int | None = None
 ) -> Path:
-    """Decoder probabilities p(x|z), z ~ p(z) (top) and Bernoulli draws x ~ p(x|z) (bottom)."""
+    """Decoder probabilities p(x|z), z ~ p(z) (top) and Bernoulli draws x ~ p(x|z) (bottom).
+
+    With draws = None, `probs` are samples of a model without a decoder distribution (a GAN's G(z)).
+    """
     n = probs.shape[0]
     grids = [image_grid(probs, nrow, _PAD)]
-    titles = [rf"$p(x \mid z),\ z \sim p(z)$: decoder probabilities, {n} samples"]
+    titles = [rf"$p(x \mid z),\ z \sim p(z)$: decoder probabilities, {n} samples" if draws is not None
+              else rf"$x \sim p_\theta(x)$: {n} samples"]
     if draws is not None:
         grids.append(image_grid(draws, nrow, _PAD))
         titles.append(r"$x \sim p(x \mid z)$: Bernoulli draws from the same $z$")
