@@ -124,3 +124,44 @@ def test_ema_tracks_the_average_and_survives_resume(tmp_path):
             torch.testing.assert_close(t.ema[k], 0.9 * start[k] + 0.1 * v)
     t2 = Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, tmp_path, quiet=True)
     assert t2.resume() and all(torch.equal(t2.ema[k], t.ema[k]) for k in t.ema)
+
+
+def test_lr_decays_linearly_to_zero_after_lr_decay_start():
+    model = FakeTwoPhaseModel()
+    cfg = TrainConfig(iterations=8, lr=0.1, phase_lr=("generator=0.2",), lr_decay_start=0.5, checkpoint_every=100)
+    trainer = Trainer(model, batcher(), cfg, None, quiet=True)
+    seen = []
+    model.after_step = lambda phase: seen.append((phase, trainer.optimizers[phase].param_groups[0]["lr"]))
+    trainer.fit()
+    critic = [lr for phase, lr in seen if phase == "critic"][::2]  # two critic steps per iteration
+    generator = [lr for phase, lr in seen if phase == "generator"]
+    # constant for the first 4 of 8 iterations, then (T - t)/(T - 4) of the base: 4/4, 3/4, 2/4, 1/4
+    assert critic == pytest.approx([0.1] * 5 + [0.075, 0.05, 0.025])
+    assert generator == pytest.approx([0.2] * 5 + [0.15, 0.1, 0.05])
+
+
+def test_a_run_resumed_mid_decay_matches_the_uninterrupted_one(tmp_path):
+    import shutil
+
+    def trainer(run_dir):
+        torch.manual_seed(0)
+        cfg = TrainConfig(iterations=20, log_every=5, checkpoint_every=7, lr_decay_start=0.25)
+        return Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, run_dir, quiet=True)
+
+    whole = trainer(tmp_path / "a")
+    whole.fit()
+    (tmp_path / "b" / "checkpoints").mkdir(parents=True)
+    for suffix in (".json", ".safetensors"):  # keep only the step-14 checkpoint: lr is already decaying there
+        shutil.copy(tmp_path / "a" / "checkpoints" / f"step-00000014{suffix}", tmp_path / "b" / "checkpoints")
+    resumed = trainer(tmp_path / "b")
+    assert resumed.resume() and resumed.step == 14
+    resumed.fit()
+    for (name, p), q in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_lr_decay_start_outside_0_1_is_a_user_error():
+    from latentlab.errors import UserError
+
+    with pytest.raises(UserError, match="lr_decay_start"):
+        Trainer(FakeTwoPhaseModel(), batcher(), TrainConfig(lr_decay_start=1.5), None, quiet=True)

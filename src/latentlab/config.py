@@ -67,6 +67,9 @@ class TrainConfig:
     # per-phase learning rates as "phase=lr" (e.g. ["generator=4e-5"] for a GAN's two time-scale rule); other phases use lr
     phase_lr: tuple[str, ...] = ()
     weight_decay: float = 0.0
+    # after this fraction of the iterations every learning rate falls linearly to 0 at the last one
+    # (CycleGAN's schedule: 0.5); 1 keeps it constant
+    lr_decay_start: float = 1.0
     # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
     optimizer_impl: str = choice("fused", "foreach", "loop")
     compile: bool = False  # torch.compile the model's loss (pays a compile time of tens of seconds)

@@ -85,7 +85,10 @@ class Trainer:
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
         lrs = phase_learning_rates(cfg, list(groups))
+        if not 0.0 <= cfg.lr_decay_start <= 1.0:
+            raise UserError(f"train.lr_decay_start must be a fraction in [0, 1] (1: constant), got {cfg.lr_decay_start}")
         self.optimizers = {phase: make_optimizer(p, cfg, lrs.get(phase)) for phase, p in groups.items()}
+        self.base_lrs = {phase: opt.param_groups[0]["lr"] for phase, opt in self.optimizers.items()}
         # θ_ema ← d·θ_ema + (1 - d)·θ after every iteration, over parameters and float buffers
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()} \
             if cfg.ema > 0 else None
@@ -147,6 +150,7 @@ class Trainer:
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=self.quiet or not self.is_main,
                    unit="it", dynamic_ncols=True, mininterval=0.5)
         while self.step < cfg.iterations:
+            self._schedule_lr()
             for phase in model.phases:
                 terms = self._phase_step(phase)
                 sums = window.setdefault(phase, {"n": 0})
@@ -186,6 +190,19 @@ class Trainer:
         opt.step()
         self.model.after_step(phase)
         return terms
+
+    def _schedule_lr(self) -> None:
+        """lr_t = lr · min(1, (T - t) / (T - t₀)) with t₀ = lr_decay_start · T: constant, then linear to 0.
+
+        A function of the step alone, so a resumed run follows the same schedule."""
+        total = self.cfg.iterations
+        start = self.cfg.lr_decay_start * total
+        if start >= total:
+            return
+        factor = min(1.0, (total - self.step) / (total - start))
+        for phase, opt in self.optimizers.items():
+            for group in opt.param_groups:
+                group["lr"] = self.base_lrs[phase] * factor
 
     @torch.no_grad()
     def _update_ema(self) -> None:
