@@ -65,7 +65,6 @@ def interpolation_rows(rows: Sequence[tuple[str, Tensor]], path: Path, scale: in
     """One row per model of S decoded points (S, C, H, W) along the same latent segment; columns numbered 1..S."""
     grids = [image_grid(x, x.shape[0], pad=1) for _, x in rows]
     grid = np.concatenate(grids, axis=0)
-    h_img = rows[0][1].shape[2]
     w_img, steps = rows[0][1].shape[3], rows[0][1].shape[0]
     left, top, bottom = 16 + 7 * max(len(label) for label, _ in rows), 30, 30
     W, H = grid.shape[1] * scale + left + 10, grid.shape[0] * scale + top + bottom
