@@ -137,17 +137,20 @@ class CriticMLP(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """z -> 2c·(H/4)·(W/4) -> BN, ReLU -> 4×4 stride-2 transposed conv to c -> BN, ReLU -> to C -> sigmoid.
+    """z -> [fc, BN, ReLU] -> 2c·(H/4)·(W/4), BN, ReLU -> 4×4 stride-2 transposed conv to c, BN, ReLU -> to C -> sigmoid.
 
     The DCGAN pattern (Radford et al. 2016, §3) at MNIST scale: batch norm in the generator,
     ReLU inside, a bounded output (sigmoid: pixels in [0, 1] like the data, not tanh's [-1, 1]).
+    With fc > 0 a fully connected layer of that width comes first, as in InfoGAN's MNIST
+    generator (Chen et al. 2016, Table 6, with 1024 units and 128/64 channels).
     """
 
-    def __init__(self, z_dim: int, x_shape: tuple[int, ...], channels: int = 32):
+    def __init__(self, z_dim: int, x_shape: tuple[int, ...], channels: int = 32, fc: int = 0):
         super().__init__()
         c, h, w = _conv_shape(x_shape)
         self.grid = (2 * channels, h // 4, w // 4)
-        self.fc = nn.Sequential(nn.Linear(z_dim, math.prod(self.grid)), nn.Unflatten(1, self.grid),
+        head = [nn.Linear(z_dim, fc), nn.BatchNorm1d(fc), nn.ReLU()] if fc else []
+        self.fc = nn.Sequential(*head, nn.Linear(fc or z_dim, math.prod(self.grid)), nn.Unflatten(1, self.grid),
                                 nn.BatchNorm2d(2 * channels), nn.ReLU())
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(2 * channels, channels, 4, 2, 1), nn.BatchNorm2d(channels), nn.ReLU(),
@@ -159,19 +162,26 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    """x -> 4×4 stride-2 convs to c and 2c channels, LeakyReLU(0.2) -> linear -> 1, (B,).
+    """x -> 4×4 stride-2 convs to c and 2c channels, LeakyReLU(0.2) -> [fc, LeakyReLU] -> 1, (B,).
 
-    No batch norm, so that every output depends on its own input only: the gradient penalty
-    is per example (Gulrajani et al. 2017, §4), and all five objectives share this critic.
+    batch_norm=False: every output depends on its own input only, as the per-example gradient
+    penalty needs (Gulrajani et al. 2017, §4). batch_norm=True puts batch norm after the second
+    conv and the fc layer (DCGAN's discriminator, Radford et al. 2016, §3; InfoGAN's D); then an
+    output depends on its whole batch, so real and generated batches must go through separately.
     """
 
-    def __init__(self, x_shape: tuple[int, ...], channels: int = 32):
+    def __init__(self, x_shape: tuple[int, ...], channels: int = 32, fc: int = 0, batch_norm: bool = False):
         super().__init__()
         c, h, w = _conv_shape(x_shape)
+        self.batch_norm = batch_norm
+        norm2d = [nn.BatchNorm2d(2 * channels)] if batch_norm else []
+        norm1d = [nn.BatchNorm1d(fc)] if batch_norm and fc else []
+        features = 2 * channels * (h // 4) * (w // 4)
+        head = [nn.Linear(features, fc), *norm1d, nn.LeakyReLU(0.2), nn.Linear(fc, 1)] if fc else [nn.Linear(features, 1)]
         self.net = nn.Sequential(
             nn.Conv2d(c, channels, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(channels, 2 * channels, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(2 * channels * (h // 4) * (w // 4), 1),
+            nn.Conv2d(channels, 2 * channels, 4, 2, 1), *norm2d, nn.LeakyReLU(0.2),
+            nn.Flatten(), *head,
         )
 
     def forward(self, x: Tensor) -> Tensor:

@@ -41,6 +41,8 @@ class GANConfig:
     net: str = choice("conv", "mlp")  # conv: DCGAN-style, images with H, W divisible by 4; mlp: any x (2-D data)
     z_dim: int = 64
     channels: int = 32  # conv: feature maps c and 2c
+    fc: int = 0  # conv: width of a fully connected layer after z in G and before D's output (InfoGAN's nets); 0: none
+    critic_norm: str = choice("none", "batch")  # conv: batch norm in D (DCGAN); not with wgan_gp's per-example penalty
     hidden: int = 128  # mlp: width
     layers: int = 3  # mlp: hidden layers of G and of D
     n_critic: int = 0  # critic steps per generator step; 0: the protocol's (5 for wgan_*, else 1)
@@ -68,12 +70,16 @@ class GAN(GenerativeModel):
     def __init__(self, config: GANConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)
+        self.critic_batch_norm = config.net == "conv" and config.critic_norm == "batch"
         if config.net == "conv":
             if len(self.x_shape) != 3:
                 raise UserError(f"model.net = \"conv\" needs images (C, H, W), got x of shape {self.x_shape}; "
                                 "use model.net = \"mlp\" for 2-D data")
-            self.G = DCGANGenerator(config.z_dim, self.x_shape, config.channels)
-            self.D = DCGANCritic(self.x_shape, config.channels)
+            if self.critic_batch_norm and config.loss == "wgan_gp":
+                raise UserError("model.critic_norm = \"batch\" mixes the examples of a batch, but wgan_gp's gradient "
+                                "penalty is per example (Gulrajani et al. 2017, §4); use model.critic_norm = \"none\"")
+            self.G = DCGANGenerator(config.z_dim, self.x_shape, config.channels, config.fc)
+            self.D = DCGANCritic(self.x_shape, config.channels, config.fc, self.critic_batch_norm)
         else:
             self.G = GeneratorMLP(config.z_dim, self.x_shape, config.hidden, config.layers)
             self.D = CriticMLP(self.x_shape, config.hidden, config.layers)
@@ -99,7 +105,10 @@ class GAN(GenerativeModel):
         cfg = self.config
         with torch.no_grad():
             x_fake = self.G(self.sample_z(len(x)))  # (B, ...): G is fixed in this phase
-        real, fake = self.D(torch.cat([x, x_fake])).split(len(x))  # (B,), (B,): one pass, no batch norm in D
+        if self.critic_batch_norm:  # batch statistics of real and of generated data apart (DCGAN)
+            real, fake = self.D(x), self.D(x_fake)  # (B,), (B,)
+        else:
+            real, fake = self.D(torch.cat([x, x_fake])).split(len(x))  # (B,), (B,): one pass
         if cfg.loss in ("minimax", "nonsaturating"):
             loss = adv.minimax_discriminator_loss(real, fake)
             return {"loss": loss, "d_real": torch.sigmoid(real).mean(), "d_fake": torch.sigmoid(fake).mean()}

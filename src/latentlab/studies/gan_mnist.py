@@ -7,6 +7,9 @@ fixed seed (evaluation/classifier_metrics.py): the Fréchet distance of its penu
 the test set, its Inception score and the class frequencies. The floor is a 10,000-image training
 sample scored the same way. The Wasserstein objectives take five critic steps per generator step,
 so they get a fifth of the generator iterations: every objective gets about the same compute.
+All share the generator (InfoGAN's MNIST nets at half width); the critic has batch norm for the
+log and squared losses and none for the Wasserstein ones. On the CPU the six trainings run in
+one single-thread process per core (studies.run_parallel).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
 from latentlab.registry import build_model
 from latentlab.report.study import Section, Table, write_study_report
+from latentlab.studies import parallel_workers, run_parallel, study_threads
 from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 from latentlab.training.device import resolve_device
 from latentlab.viz import adversarial as fig
@@ -30,7 +34,7 @@ from latentlab.viz.figures import loss_curves, read_metrics
 
 BUDGETS = {  # iterations of the one-critic-step objectives, of the five-step ones, of the VAE; samples scored
     "quick": dict(recipe=cm.QUICK, iterations=10, wgan_iterations=2, vae_iterations=20, n=300),
-    "standard": dict(recipe=cm.STANDARD, iterations=2000, wgan_iterations=500, vae_iterations=10_000, n=10_000),
+    "standard": dict(recipe=cm.STANDARD, iterations=5000, wgan_iterations=1000, vae_iterations=10_000, n=10_000),
     "full": dict(recipe=cm.STANDARD, iterations=20_000, wgan_iterations=5_000, vae_iterations=20_000, n=10_000),
 }
 OBJECTIVES = {  # name -> (preset, overrides)
@@ -44,11 +48,12 @@ IS_TARGET = 8.5
 
 
 def _train(name: str, preset: str, overrides: list[str], iterations: int, out: Path, data_dir, device, quiet):
+    """One `latentlab train` run (a module-level function: run_parallel sends it to a worker process)."""
     t0 = time.perf_counter()
     run = api.train(preset, overrides=[*overrides, f"train.iterations={iterations}",
                                        f"train.checkpoint_every={iterations}"],
                     out=out / "runs" / name, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=False)
-    return run, time.perf_counter() - t0
+    return run, time.perf_counter() - t0, iterations
 
 
 def _trained(run_dir: Path, device) -> torch.nn.Module:
@@ -63,6 +68,11 @@ def _trained(run_dir: Path, device) -> torch.nn.Module:
 
 
 def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
+    with study_threads() as threads:
+        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet, threads=threads)
+
+
+def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int) -> Path:
     b = BUDGETS[budget]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,12 +82,22 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
     classifier, record = cm.feature_classifier(data, b["recipe"])
     classifier_s = time.perf_counter() - t0
 
-    trained = {}
-    for name, (preset, overrides) in OBJECTIVES.items():
+    workers = parallel_workers(device, threads, len(OBJECTIVES) + 1)
+    bars = not quiet and workers == 1  # progress bars of parallel workers would overwrite each other
+    jobs = {}  # the costliest first, so that the workers finish together
+    for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip"):
         its = b["wgan_iterations"] if name.startswith("wgan") else b["iterations"]
-        trained[name] = (*_train(name, preset, overrides, its, out, data_dir, device, quiet), its)
-    trained["vae"] = (*_train("vae", "cs236_vae", [], b["vae_iterations"], out, data_dir, device, quiet),
-                      b["vae_iterations"])
+        jobs[name] = (_train, (name, *OBJECTIVES[name], its, out, data_dir, device, not bars))
+    jobs["vae"] = (_train, ("vae", "cs236_vae", [], b["vae_iterations"], out, data_dir, device, not bars))
+
+    def finished(name, result):
+        if not quiet:
+            print(f"gan-mnist: {name} trained, {result[2]} iterations in {result[1]:.0f} s", flush=True)
+
+    if not quiet:
+        print(f"gan-mnist: training {len(jobs)} models in {workers} process(es) of {threads} thread(s)", flush=True)
+    trained = run_parallel(jobs, workers=workers, threads=threads, done=finished)
+    trained = {name: trained[name] for name in [*OBJECTIVES, "vae"]}
 
     scores, freqs, grids, rows = {}, {}, [], []
     labels = {"vae.samples": "VAE: x ~ p(x|z) (Bernoulli draws)", "vae.decoder_means": "VAE: E[x|z]"}
@@ -117,7 +137,6 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
         if records:
             figures.append((f"{name}: training curves", loss_curves(records, out / f"curves_{name}.png")))
     elapsed = time.perf_counter() - t_start
-    threads = torch.get_num_threads()
     text = (f"{b['n']:,} samples per model against the {len(data.test_x):,} test images. Classifier {record['name']}: "
             f"test accuracy {record['test_accuracy']:.2f} %, SHA-256 {record['sha256']}, "
             f"{'found in the cache' if record['cached'] else f'trained in {classifier_s:.0f} s'} "
@@ -125,12 +144,13 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
             "class TV is the total variation between the sample's class frequencies and the test labels'. "
             f"GANs: {b['iterations']} generator iterations for minimax, non-saturating and least squares "
             f"(one critic step each), {b['wgan_iterations']} for the Wasserstein objectives (five critic steps each); "
-            f"VAE: cs236_vae for {b['vae_iterations']} iterations. torch threads: {threads}.")
+            f"VAE: cs236_vae for {b['vae_iterations']} iterations. Trained in {workers} process(es) of {threads} "
+            "torch thread(s) each.")
     section = Section("Sample quality", text,
                       [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "class TV ↓", "min class share",
                               "iterations", "train s"], rows)], figures, checks)
     results = {"budget": budget, "classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores,
-               "class_freq": freqs, "checks": checks, "elapsed_s": round(elapsed, 1), "torch_threads": threads}
+               "class_freq": freqs, "checks": checks, "elapsed_s": round(elapsed, 1), "torch_threads": threads, "workers": workers}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return write_study_report(out / "report.html", name="gan-mnist", title="GAN objectives on MNIST, scored by a "
                               "classifier of our own", budget=budget, sections=[section], elapsed=f"{elapsed:.0f} s",
