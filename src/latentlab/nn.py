@@ -173,7 +173,6 @@ class DCGANCritic(nn.Module):
     def __init__(self, x_shape: tuple[int, ...], channels: int = 32, fc: int = 0, batch_norm: bool = False):
         super().__init__()
         c, h, w = _conv_shape(x_shape)
-        self.batch_norm = batch_norm
         norm2d = [nn.BatchNorm2d(2 * channels)] if batch_norm else []
         norm1d = [nn.BatchNorm1d(fc)] if batch_norm and fc else []
         features = 2 * channels * (h // 4) * (w // 4)
