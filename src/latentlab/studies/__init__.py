@@ -63,8 +63,9 @@ def run_parallel(jobs: dict[str, tuple[Callable, tuple]], *, workers: int, threa
         futures = {pool.submit(fn, *args): name for name, (fn, args) in jobs.items()}
         results = {}
         for future in as_completed(futures):
-            results[futures[future]] = future.result()  # re-raises a worker's error here
-            done(futures[future], results[futures[future]])
+            name = futures[future]
+            results[name] = future.result()  # re-raises a worker's error here
+            done(name, results[name])
     return {name: results[name] for name in jobs}
 
 
