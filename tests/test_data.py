@@ -390,6 +390,10 @@ def test_cs236_test_subset(data_root):
     p = mnist.test_x[index].reshape(100, 784).numpy()
     expected = np.random.RandomState(0).binomial(1, p).astype(np.float32).reshape(100, 1, 28, 28)
     np.testing.assert_array_equal(subset.numpy(), expected)
+    # Another seed: another draw of the same grey images (the binarization-sensitivity bench).
+    other = data.cs236_test_subset(mnist.test_x, mnist.test_y, seed=1)
+    np.testing.assert_array_equal(other.numpy().reshape(100, 784), np.random.RandomState(1).binomial(1, p))
+    assert torch.equal(data.cs236_test_pixels(mnist.test_x, mnist.test_y).reshape(100, 784), torch.from_numpy(p))
 
     description = data.cs236_subset_description()
     json.dumps(description)

@@ -7,7 +7,7 @@ tensors, and the `cs236_*` functions pick the fixed subsets of the CS236 protoco
 
 from __future__ import annotations
 
-from latentlab.data.cs236 import cs236_label_subset, cs236_subset_description, cs236_test_subset
+from latentlab.data.cs236 import cs236_label_subset, cs236_subset_description, cs236_test_pixels, cs236_test_subset
 from latentlab.data.datasets import ImageData, load_binarized_mnist_valid, load_images
 from latentlab.data.readers import read_amat, read_frey, read_idx, read_olivetti, read_svhn
 from latentlab.data.root import data_root
@@ -18,6 +18,7 @@ __all__ = [
     "ImageData",
     "cs236_label_subset",
     "cs236_subset_description",
+    "cs236_test_pixels",
     "cs236_test_subset",
     "data_root",
     "load_binarized_mnist_valid",

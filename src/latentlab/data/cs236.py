@@ -23,24 +23,34 @@ SUBSETS_FILE = "cs236_mnist_subsets.json"
 PROTOCOL = "CS236 (Stanford, Fall 2021) homework 2"
 
 
-def cs236_test_subset(test_x: Tensor, test_y: Tensor) -> Tensor:
-    """The 100 evaluation images, statically binarized: float32 0./1. (100, 1, 28, 28).
+def cs236_test_pixels(test_x: Tensor, test_y: Tensor) -> Tensor:
+    """The 100 evaluation images, grey (pixel/255, not binarized): (100, 1, 28, 28).
 
-    Digits 0..9 in order, 10 each in the JSON's list order, taken from the MNIST test set
-    (`test_x` pixel/255, `test_y` its labels). Binarized exactly as the JSON's
-    "static_binarization" says: the (100, 784) float32 array p, `np.random.seed(0)`, then
-    `np.random.binomial(1, p)` in C order, with NumPy's legacy global generator. The
-    caller's global NumPy state is saved and restored around the draw.
+    Digits 0..9 in order, 10 each in the JSON's "test" list order, taken from the MNIST test
+    set (`test_x` pixel/255, `test_y` its labels).
     """
     index = _select(test_x, test_y, _subsets()["test"], "test")
     if test_x[0].numel() != 784:
         raise UserError(f"the CS236 test subset needs 28x28 images, got {tuple(test_x.shape[1:])}")
-    p = test_x[index].reshape(100, 784).cpu().numpy().astype(np.float32)  # (100, 784) pixel/255
+    p = test_x[index].reshape(100, 1, 28, 28)
     if p.min() < 0 or p.max() > 1:
         raise UserError("the CS236 test subset needs pixel/255 values in [0, 1], not raw 0..255 pixels")
+    return p
+
+
+def cs236_test_subset(test_x: Tensor, test_y: Tensor, seed: int = 0) -> Tensor:
+    """The 100 evaluation images, statically binarized: float32 0./1. (100, 1, 28, 28).
+
+    Binarized exactly as the JSON's "static_binarization" says: the (100, 784) float32 array p
+    of `cs236_test_pixels`, `np.random.seed(0)`, then `np.random.binomial(1, p)` in C order,
+    with NumPy's legacy global generator. The caller's global NumPy state is saved and restored
+    around the draw. Seed 0 is the protocol's; another `seed` draws another binarization of the
+    same images (bench/subset_binarization.py measures how much the bounds owe to the draw).
+    """
+    p = cs236_test_pixels(test_x, test_y).reshape(100, 784).cpu().numpy().astype(np.float32)
     state = np.random.get_state()
     try:
-        np.random.seed(0)
+        np.random.seed(seed)
         x = np.random.binomial(1, p)  # (100, 784) int draws in C order
     finally:
         np.random.set_state(state)
