@@ -26,3 +26,32 @@ def test_bench_writes_a_result_per_case(tmp_path, data_root):
     assert r["status"] == "measured" and set(r["images_per_s"]) == {"starter", "tensor", "latentlab"}
     assert 0 < r["fraction_of_limit"]["latentlab"] and r["machine"]["torch"] == torch.__version__
     assert results["cs236_vae"]["speedup"]["starter"] > 0
+
+
+def _subset_binarization_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "bench" / "subset_binarization.py"
+    spec = importlib.util.spec_from_file_location("subset_binarization", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_subset_binarization_evaluates_the_protocol_draw_and_others(tmp_path, data_root, monkeypatch, capsys):
+    from latentlab import api
+
+    monkeypatch.setenv("LATENTLAB_DATA", str(data_root))
+    run = api.train("cs236_vae", overrides=["train.iterations=2", "eval.full_test=false"], out=tmp_path / "vae",
+                    data_dir=data_root, quiet=True, evaluate_after=False)
+    script = _subset_binarization_script()
+    out = tmp_path / "sens.json"
+    assert script.main([str(run), "--draws", "2", "--repeats", "1", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())["runs"][str(run)]
+    assert set(r) == {"protocol", "starter_code", "other_draws_nelbo", "other_draws_-iwae_1000"}
+    assert len(r["other_draws_nelbo"]["values"]) == 2 and r["other_draws_nelbo"]["sd"] > 0  # different draws
+    assert r["protocol"]["-iwae_1000"] <= r["protocol"]["nelbo"] + 1.0  # IWAE-1000 is the tighter bound
+
+    assert script.main([str(tmp_path / "missing"), "--out", str(out)]) == 2  # one line, the good file kept
+    assert "does not exist" in capsys.readouterr().err and json.loads(out.read_text())["runs"]
