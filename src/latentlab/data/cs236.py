@@ -42,9 +42,9 @@ def cs236_test_subset(test_x: Tensor, test_y: Tensor, seed: int = 0) -> Tensor:
     """The 100 evaluation images, statically binarized: float32 0./1. (100, 1, 28, 28).
 
     Binarized exactly as the JSON's "static_binarization" says: the (100, 784) float32 array p
-    of `cs236_test_pixels`, `np.random.seed(0)`, then `np.random.binomial(1, p)` in C order,
+    of `cs236_test_pixels`, `np.random.seed(seed)`, then `np.random.binomial(1, p)` in C order,
     with NumPy's legacy global generator. The caller's global NumPy state is saved and restored
-    around the draw. Seed 0 is the protocol's; another `seed` draws another binarization of the
+    around the draw. Seed 0 is the protocol's; another seed draws another binarization of the
     same images (bench/subset_binarization.py measures how much the bounds owe to the draw).
     """
     p = cs236_test_pixels(test_x, test_y).reshape(100, 784).cpu().numpy().astype(np.float32)
