@@ -28,12 +28,13 @@ def test_bench_writes_a_result_per_case(tmp_path, data_root):
     assert results["cs236_vae"]["speedup"]["starter"] > 0
 
 
-def _subset_binarization_script():
+def _bench_script(name: str):
+    """The module of bench/<name>.py (bench/ is not a package)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).parents[1] / "bench" / "subset_binarization.py"
-    spec = importlib.util.spec_from_file_location("subset_binarization", path)
+    path = Path(__file__).parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -45,7 +46,7 @@ def test_subset_binarization_evaluates_the_protocol_draw_and_others(tmp_path, da
     monkeypatch.setenv("LATENTLAB_DATA", str(data_root))
     run = api.train("cs236_vae", overrides=["train.iterations=2", "eval.full_test=false"], out=tmp_path / "vae",
                     data_dir=data_root, quiet=True, evaluate_after=False)
-    script = _subset_binarization_script()
+    script = _bench_script("subset_binarization")
     out = tmp_path / "sens.json"
     assert script.main([str(run), "--draws", "2", "--repeats", "1", "--out", str(out)]) == 0
     r = json.loads(out.read_text())["runs"][str(run)]
@@ -55,3 +56,22 @@ def test_subset_binarization_evaluates_the_protocol_draw_and_others(tmp_path, da
 
     assert script.main([str(tmp_path / "missing"), "--out", str(out)]) == 2  # one line, the good file kept
     assert "does not exist" in capsys.readouterr().err and json.loads(out.read_text())["runs"]
+
+
+def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data_root, monkeypatch, capsys):
+    from latentlab import api
+
+    monkeypatch.setenv("LATENTLAB_DATA", str(data_root))
+    run = api.train("cs236_ssvae", overrides=["train.iterations=4", "train.checkpoint_every=2"],
+                    out=tmp_path / "ssvae", data_dir=data_root, quiet=True, evaluate_after=False)
+    script = _bench_script("ssvae_checkpoints")
+    out = tmp_path / "curve.json"
+    assert script.main([str(run), "--out", str(out)]) == 0
+    curve = json.loads(out.read_text())["runs"][str(run)]
+    assert list(curve) == ["2", "4"] and all(0 <= a <= 100 for a in curve.values())
+    assert capsys.readouterr().out.startswith(f"{run}: step 2 ")  # one line per run
+
+    vae = api.train("cs236_vae", overrides=["train.iterations=1"], out=tmp_path / "vae", data_dir=data_root,
+                    quiet=True, evaluate_after=False)
+    assert script.main([str(vae), "--out", str(out)]) == 2  # a VAE run: one line, the good file kept
+    assert "not an SSVAE" in capsys.readouterr().err and json.loads(out.read_text())["runs"]
