@@ -69,6 +69,10 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
     assert script.main([str(run), "--out", str(out)]) == 0
     curve = json.loads(out.read_text())["runs"][str(run)]
     assert list(curve) == ["2", "4"] and all(0 <= a <= 100 for a in curve.values())
+    from latentlab.evaluation.protocols import accuracy
+
+    _, model, data = api.load_model(run, "cpu", data_root)  # the newest checkpoint: step 4
+    assert curve["4"] == accuracy(model, data.test_x, data.test_y, 2000)
     assert capsys.readouterr().out.startswith(f"{run}: step 2 ")  # one line per run
 
     vae = api.train("cs236_vae", overrides=["train.iterations=1"], out=tmp_path / "vae", data_dir=data_root,
