@@ -109,7 +109,7 @@ def test_presets_follow_the_protocol(preset):
     assert preset in presets()
     config, _ = load(preset)
     assert config.model.name == "gan"
-    if config.model.loss == "wgan_clip":  # PROTOCOLS.md D: RMSprop 5e-5, clip 0.01, 5 critic steps
+    if config.model.loss == "wgan_clip":  # docs/protocols.md, section D: RMSprop 5e-5, clip 0.01, 5 critic steps
         assert (config.train.optimizer, config.train.lr, config.model.clip) == ("rmsprop", 5e-5, 0.01)
     if config.model.loss == "wgan_gp":  # Adam 2e-4, β1 0.5, λ = 10, 5 critic steps
         assert (config.train.optimizer, config.train.lr, config.train.betas[0], config.model.gp_lambda) == \

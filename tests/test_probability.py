@@ -1,4 +1,4 @@
-"""The log-densities and divergences against torch.distributions and Monte Carlo (STYLE.md rule 10)."""
+"""The log-densities and divergences against torch.distributions and Monte Carlo."""
 
 import math
 

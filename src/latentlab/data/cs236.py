@@ -1,10 +1,10 @@
 """The two fixed 100-image MNIST subsets of the CS236 protocol (Stanford, Fall 2021, homework 2).
 
-`cs236_mnist_subsets.json` (package data, a byte copy of shared/reference/) lists for each
+`cs236_mnist_subsets.json` (package data, a byte copy of the protocol's reference file) lists for each
 digit i ten positions among the images of digit i, counted in file order. The "test" lists
 pick the likelihood-evaluation subset from the MNIST test set, binarized once with a fixed
 seed; the "train" lists pick the 100 labelled images of the semi-supervised VAE (M2).
-See shared/PROTOCOLS.md, section A.
+See docs/protocols.md, section A.
 """
 
 from __future__ import annotations

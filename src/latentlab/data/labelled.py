@@ -21,7 +21,7 @@ def labelled_subset(kind: str, train_x: Tensor, train_y: Tensor | None, *, per_c
                     seed: int = 0) -> tuple[Tensor, Tensor]:
     """The labelled images (grey, as in the dataset) and their labels.
 
-    cs236: the 100 MNIST training images of the CS236 "train" lists (PROTOCOLS.md A), digits 0..9
+    cs236: the 100 MNIST training images of the CS236 "train" lists (docs/protocols.md, section A), digits 0..9
     in order. per_class: `per_class` images of each class, drawn without replacement by a
     torch.Generator seeded `seed`, classes in order.
     """

@@ -2,7 +2,7 @@
 Frey faces, the Olivetti faces and SVHN.
 
 Each reader returns writable numpy arrays and validates strictly: anything unexpected raises
-UserError naming the file. Layouts are those of shared/data/README.md and of the original
+UserError naming the file. Layouts are those of the original
 releases: LeCun et al., "THE MNIST DATABASE" (IDX); Larochelle & Murray 2011 (.amat);
 Roweis' data page (frey_rawface.mat, olivettifaces.mat); Netzer et al. 2011 (SVHN format 2).
 """

@@ -1,4 +1,4 @@
-"""Where the datasets live: `--data-dir`, else `$LATENTLAB_DATA`, else `./data` (DESIGN.md)."""
+"""Where the datasets live: `--data-dir`, else `$LATENTLAB_DATA`, else `./data`."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class Source:
     hint: str = ""
 
 
-# sha256 values are those of /work/shared/data/SHA256SUMS (see its PROVENANCE.md).
+# sha256 of each file as its source distributes it: downloads (_fetch) and local files (_verify) are checked against it.
 SOURCES: dict[str, Source] = {
     "mnist": Source(
         folder="mnist",

@@ -1,17 +1,17 @@
 """Evaluation protocols: which images, how binarized, how many repeats — recorded beside the numbers.
 
-cs236: CS236 homework 2 (PROTOCOLS.md A). NELBO, KL, Rec over `subset_repeats` passes of the
+cs236: CS236 homework 2 (docs/protocols.md, section A). NELBO, KL, Rec over `subset_repeats` passes of the
        fixed 100-image test subset; -IWAE-k over `iwae_repeats` passes; then (full_test) every
        bound once on the whole 10,000-image test set, statically binarized with a recorded seed.
 test:  the whole test set only, as for cs236's second part; a conditional model (one with a
        bound on log p(x|y)) is given the test labels, and its numbers are those of log p(x|y).
 accuracy: the test accuracy of q(y|x) (a Classifier) on the whole test set, grey (not binarized),
        as CS236 evaluates its semi-supervised VAE.
-samples2d: PROTOCOLS.md C, for 2-D data: MMD, energy distance and sliced Wasserstein of model
+samples2d: docs/protocols.md, section C, for 2-D data: MMD, energy distance and sliced Wasserstein of model
        samples against real draws, beside the same metrics between real draws (the floor); for
        the Gaussian mixtures also modes covered, share within 3σ and the learned score's error
        (evaluation/samples2d.py).
-samples_mnist: PROTOCOLS.md D, for MNIST image samples: the Fréchet distance of the feature
+samples_mnist: docs/protocols.md, section D, for MNIST image samples: the Fréchet distance of the feature
        classifier's penultimate features, its Inception score and class frequencies of 10,000
        model samples against the test set, beside a 10,000-image train sample's (the floor); the
        classifier's SHA-256 is recorded (evaluation/classifier_metrics.py).

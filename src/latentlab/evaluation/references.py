@@ -1,6 +1,6 @@
 """Published numbers to print beside ours, and the acceptance checks they imply.
 
-Each value is (mean, sd or None) in nats (accuracies in %). The sources are those of PROTOCOLS.md section A.
+Each value is (mean, sd or None) in nats (accuracies in %). The sources are those of docs/protocols.md, section A.
 """
 
 from __future__ import annotations

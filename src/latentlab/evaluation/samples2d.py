@@ -1,4 +1,4 @@
-"""eval.protocol = "samples2d" (PROTOCOLS.md C): a model of a 2-D toy distribution, scored against
+"""eval.protocol = "samples2d" (docs/protocols.md, section C): a model of a 2-D toy distribution, scored against
 real draws, every number beside its real-vs-real floor (the metrics: evaluation/sample_metrics.py)."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 x̂ = decoder(μ(x)), loss = Rec = -log p(x | z = μ(x)) (binary cross-entropy for the Bernoulli
 decoder). No sampling in the latent and no prior term, so nothing pulls the codes towards
-N(0, I): decoding z ~ N(0, I) shows what that costs (PROTOCOLS.md B (b)).
+N(0, I): decoding z ~ N(0, I) shows what that costs (docs/protocols.md, section B (b)).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class AE(GenerativeModel):
         return {"loss": rec, "rec": rec}
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I): the AE was never fitted to a prior, which is the point of PROTOCOLS B (b)."""
+        """z ~ N(0, I): the AE was never fitted to a prior, which is the point of docs/protocols.md, section B (b)."""
         device = next(self.parameters()).device
         return torch.randn(n, self.config.z_dim, generator=generator, device=device)
 

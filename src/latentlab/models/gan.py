@@ -11,7 +11,7 @@ wgan_clip       E f(G(z)) - E f(x), then clip every weight of f to [-c, c]     -
 wgan_gp         E f(G(z)) - E f(x) + λ E(‖∇f(x̂)‖ - 1)²  (Gulrajani 2017, Alg. 1)  -E f(G(z))
 
 D(x) = sigmoid(D's output) for the two log losses; the least-squares and Wasserstein critics
-use the raw output. Defaults are PROTOCOLS.md D: a = 0, b = c = 1; clip 0.01; λ = 10; five
+use the raw output. Defaults are those of docs/protocols.md, section D: a = 0, b = c = 1; clip 0.01; λ = 10; five
 critic steps for the Wasserstein losses, one for the others. The optimizers are the run's
 [train] settings, the same for both phases (the protocol's WGAN-clip: RMSprop 5e-5; the
 others: Adam 2e-4, β1 = 0.5; see the presets).

@@ -1,4 +1,4 @@
-"""CS236 (Stanford, Fall 2021) homework 2 as one study (PROTOCOLS.md, section A).
+"""CS236 (Stanford, Fall 2021) homework 2 as one study (docs/protocols.md, section A).
 
 Trains, through `latentlab.api.train`, the VAE, the GMVAE, the semi-supervised VAE (M2) with
 gw = 0 and gw = 1, the conditional VAE (FSVAE) on MNIST and Fashion-MNIST (SVHN is the

@@ -194,6 +194,6 @@ def summary_lines(summary: dict) -> str:
 def intro(budget: str, b) -> str:
     its = ", ".join(f"{k} {v:,}" for k, v in b.iterations.items()) or "as in the protocol (VAE, GMVAE and the " \
         "β sweep 20,000; SSVAE 30,000; conditional VAE 50,000)"
-    return (f"CS236 (Stanford, Fall 2021) homework 2, reproduced under PROTOCOLS.md section A. Budget {budget}: "
+    return (f"CS236 (Stanford, Fall 2021) homework 2, reproduced under docs/protocols.md, section A. Budget {budget}: "
             f"iterations {its}; seeds {', '.join(map(str, b.seeds))} for the models with published numbers "
             "(mean ± sd over seeds where there are several). Every run directory is under runs/.")

@@ -1,4 +1,4 @@
-"""Feel your ELBO (PROTOCOLS.md B): a VAE with 1-D data, a scalar latent, one decoder weight θ and one
+"""Feel your ELBO (docs/protocols.md, section B): a VAE with 1-D data, a scalar latent, one decoder weight θ and one
 encoder weight φ (models/scalar_vae.py), small enough that every curve is computed, not sketched.
 
 For each decoder f (linear: z; tanh z; square: z²) the study draws N = 100 points from the model

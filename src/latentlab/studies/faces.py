@@ -1,4 +1,4 @@
-"""Faces: autoencoder vs VAE vs probabilistic PCA (PROTOCOLS.md B, WPI CS/DS 552).
+"""Faces: autoencoder vs VAE vs probabilistic PCA (docs/protocols.md, section B, WPI CS/DS 552).
 
 Trains, through `latentlab.api.train`, the conv VAE with the Bernoulli decoder (BCE on grey
 values in [0, 1]) for each β of a small sweep, the same networks as a plain AE, and a conv VAE

@@ -1,4 +1,4 @@
-"""The faces study's figures (PROTOCOLS.md B (a)-(e)) and the sections of its report page."""
+"""The faces study's figures (docs/protocols.md, section B (a)-(e)) and the sections of its report page."""
 
 from __future__ import annotations
 

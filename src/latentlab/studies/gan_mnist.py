@@ -1,5 +1,5 @@
 """gan-mnist: five GAN objectives on MNIST with the same generator, and the VAE's samples beside
-them, scored without Inception weights (PROTOCOLS.md D).
+them, scored without Inception weights (docs/protocols.md, section D).
 
 Every model is trained with `latentlab train` (presets gan_mnist, wgan_clip_mnist, wgan_gp_mnist;
 cs236_vae for the VAE), then 10,000 samples of each are scored by a classifier trained here with a

@@ -1,4 +1,4 @@
-"""gan-theory: the theory of GANs made visible (PROTOCOLS.md D).
+"""gan-theory: the theory of GANs made visible (docs/protocols.md, section D).
 
 (a) For a fixed G the optimal discriminator is D*(x) = p_data/(p_data + p_g) for the log loss
     (Goodfellow et al. 2014, Prop. 1) and (b·p_data + a·p_g)/(p_data + p_g) for the squared loss

@@ -1,4 +1,4 @@
-"""Score-based and diffusion models on 2-D data (PROTOCOLS.md C): NCSN (denoising score matching
+"""Score-based and diffusion models on 2-D data (docs/protocols.md, section C): NCSN (denoising score matching
 over a geometric σ ladder, annealed Langevin sampling) and DDPM (ε-prediction, ancestral sampling)
 on the toy distributions of data/toy2d.py.
 

@@ -1,4 +1,4 @@
-"""A Bernoulli VAE with a 2-D latent on MNIST (PROTOCOLS.md C, Homework 5).
+"""A Bernoulli VAE with a 2-D latent on MNIST (docs/protocols.md, section C, Homework 5).
 
 Trains the CS236 VAE (`cs236_vae`: v1 MLPs, dynamically binarized MNIST, Adam 1e-3, batch 97)
 with model.z_dim = 2 through `latentlab.api.train`, whose evaluation draws the figures this page

@@ -1,4 +1,4 @@
-"""The faces figures (PROTOCOLS.md B (a)-(e)): collages side by side, latent scatters after PCA,
+"""The faces figures (docs/protocols.md, section B (a)-(e)): collages side by side, latent scatters after PCA,
 an interpolation collage, and walks through image space projected onto its first two principal axes.
 
 Tensors and arrays in, PNG out; nothing here builds or calls a model.
