@@ -9,8 +9,9 @@ import torch
 from latentlab.config import build
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mmd2, mode_stats
+from latentlab.models.base import NoiseConditionalScore
 from latentlab.models.ddpm import DDPM, DDPMConfig, beta_schedule
-from latentlab.models.ncsn import NCSN, NCSNConfig, NoiseConditionalScore
+from latentlab.models.ncsn import NCSN, NCSNConfig
 from latentlab.objectives.score_matching import denoising_score_matching
 from latentlab.registry import build_model
 from latentlab.sampling import ancestral_sample, annealed_langevin

@@ -2,6 +2,8 @@
 
 Encoders map x (and optionally a one-hot y) to the mean and variance of a diagonal Gaussian
 q(z|x); decoders map z (and y) to the flat parameters of p(x|z) (logits or means, (N, D)).
+The GAN nets map noise to images and images to critic scores; `ScoreMLP` maps a point and a
+noise level (through `sinusoidal_embedding`) to a score or a noise prediction.
 """
 
 from __future__ import annotations
@@ -185,3 +187,40 @@ class DCGANCritic(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(-1)
+
+
+# ----------------------------------------------------------------------------- score networks
+
+
+def sinusoidal_embedding(c: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """[sin(c ω_k), cos(c ω_k)], ω_k = max_period^(-2k/dim), k < dim/2; (B,) -> (B, dim). Vaswani et al. 2017, §3.5."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=c.device, dtype=torch.float32) / half)
+    angles = c.float()[:, None] * freqs  # (B, half)
+    return torch.cat([angles.sin(), angles.cos()], -1)
+
+
+class ScoreMLP(nn.Module):
+    """(x, c) -> R^D: [x, sin/cos(2^j π x)] ⊕ sinusoidal(c) -> H -> `blocks` residual SiLU layers -> D.
+
+    c is the noise level as a coordinate in [0, 1000] (a DDPM time step, or a position on the
+    σ ladder); x_freqs > 0 adds Fourier features of x at frequencies 2^j π, j < x_freqs.
+    """
+
+    def __init__(self, x_dim: int, hidden: int = 128, blocks: int = 3, emb_dim: int = 32, x_freqs: int = 0):
+        super().__init__()
+        self.emb_dim = emb_dim
+        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(x_freqs, dtype=torch.float32))
+        self.inp = nn.Linear(x_dim * (1 + 2 * x_freqs) + emb_dim, hidden)
+        self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(blocks))
+        self.out = nn.Linear(hidden, x_dim)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        feats = [x, sinusoidal_embedding(c, self.emb_dim)]
+        if len(self.freqs):
+            angles = (x[..., None] * self.freqs).flatten(1)  # (B, D·F)
+            feats += [angles.sin(), angles.cos()]
+        h = self.inp(torch.cat(feats, -1))  # (B, H)
+        for block in self.blocks:
+            h = h + block(F.silu(h))
+        return self.out(F.silu(h))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from latentlab.models.base import Batch
+from latentlab.batch import Batch
 
 
 def binarize(x: Tensor, generator: torch.Generator) -> Tensor:

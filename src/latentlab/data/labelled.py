@@ -14,7 +14,7 @@ from torch import Tensor
 from latentlab.data.batcher import Batcher
 from latentlab.data.cs236 import cs236_label_subset
 from latentlab.errors import UserError
-from latentlab.models.base import Batch
+from latentlab.batch import Batch
 
 
 def labelled_subset(kind: str, train_x: Tensor, train_y: Tensor | None, *, per_class: int = 10,

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from latentlab.models.base import ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior
+from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
+                                   NoiseConditionalScore)
 from latentlab.viz import figures as fig
 
 
@@ -32,7 +33,6 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
     """
     out.mkdir(parents=True, exist_ok=True)
     from latentlab.data.toy2d import DISTRIBUTIONS
-    from latentlab.models.ncsn import NoiseConditionalScore
 
     if isinstance(model, NoiseConditionalScore) and data_name in DISTRIBUTIONS:
         from latentlab.evaluation.score_fields import score_figures

@@ -11,6 +11,7 @@ from latentlab.errors import UserError
 from latentlab.evaluation.sample_metrics import (BANDWIDTHS, FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, N_PROJ,
                                                  REALS_PER_DRAW, nearest_level, paired_metrics, real_floor,
                                                  score_errors)
+from latentlab.models.base import NoiseConditionalScore
 
 REAL_SEED_OFFSET = 1_000_003  # real draws: a generator seeded train.seed + this, apart from the data's own
 
@@ -25,8 +26,6 @@ def samples2d_protocol(model, data, config) -> dict:
     Checks: energy distance within 2× its floor; for the mixtures, every mode covered in every
     draw and ≥ 90 % of the samples within 3σ of a mode.
     """
-    from latentlab.models.ncsn import NoiseConditionalScore
-
     name, n, seed = data.name, config.eval.n_samples, config.train.seed
     if name not in toy2d.DISTRIBUTIONS:
         raise UserError(f"eval.protocol = \"samples2d\" needs a 2-D distribution as data.name, got \"{name}\"; "

@@ -22,7 +22,12 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-Batch = dict[str, Tensor]  # "x": (B, ...) float32; optional "y": (B,) int64; "x_b": 2nd domain
+from latentlab.batch import Batch
+
+__all__ = [
+    "Batch", "GenerativeModel", "LikelihoodBound", "ConditionalLikelihoodBound", "Encoder", "Decoder",
+    "LatentPrior", "Classifier", "ConditionalDecoder", "NoiseConditionalScore",
+]
 
 
 class GenerativeModel(nn.Module):
@@ -88,3 +93,16 @@ class ConditionalDecoder(Protocol):
 class ConditionalLikelihoodBound(Protocol):
     def log_likelihood_bound_given_y(self, x: Tensor, y: Tensor, k: int) -> Tensor:
         """(B,) lower bound on log p(x|y) in nats: IWAE-k."""
+
+
+@runtime_checkable
+class NoiseConditionalScore(Protocol):
+    """A model of ∇_x log p_σ(x), p_σ = p_data ⊛ N(0, σ²I), at a ladder of levels `sigmas` (L,)."""
+
+    sigmas: Tensor
+
+    def smoothed_score(self, x: Tensor, level: int) -> Tensor:
+        """∇_x log p_σ(x) at σ = sigmas[level], (B, D)."""
+
+    def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """The sampler's path of n draws, (S, n, D), from its start to the samples."""

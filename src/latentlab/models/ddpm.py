@@ -22,7 +22,7 @@ from torch import Tensor
 
 from latentlab.config import choice
 from latentlab.models.base import Batch, GenerativeModel
-from latentlab.models.ncsn import ScoreMLP
+from latentlab.nn import ScoreMLP
 from latentlab.objectives.score_matching import eps_prediction_loss
 from latentlab.sampling.ddpm import ancestral_sample
 

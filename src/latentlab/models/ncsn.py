@@ -5,76 +5,22 @@ Score:        s_θ(x, σ) = f_θ(x, σ)/σ ≈ ∇_x log p_σ(x)  (the 1/σ outp
 Objective:    L = E_i E_x E_ε ½ σ_i² ‖s_θ(x + σ_i ε, σ_i) + ε/σ_i‖²,  i ~ U{1..L}   (eqs. 5-6)
 Sampling:     annealed Langevin dynamics (Algorithm 1), `sampling/langevin.py`.
 
-Also here: the small MLP both 2-D score models share, and the `NoiseConditionalScore`
-capability the 2-D metrics and figures use.
+The network is nn.ScoreMLP, shared with DDPM; the model satisfies the `NoiseConditionalScore`
+capability (models/base.py) the 2-D metrics and figures use.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from latentlab.models.base import Batch, GenerativeModel
+from latentlab.nn import ScoreMLP
 from latentlab.objectives.score_matching import denoising_score_matching
 from latentlab.sampling.langevin import annealed_langevin
-
-
-@runtime_checkable
-class NoiseConditionalScore(Protocol):
-    """A model of ∇_x log p_σ(x), p_σ = p_data ⊛ N(0, σ²I), at a ladder of levels `sigmas` (L,)."""
-
-    sigmas: Tensor
-
-    def smoothed_score(self, x: Tensor, level: int) -> Tensor:
-        """∇_x log p_σ(x) at σ = sigmas[level], (B, D)."""
-
-    def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """The sampler's path of n draws, (S, n, D), from its start to the samples."""
-
-
-# ----------------------------------------------------------------------------- network
-
-
-def sinusoidal_embedding(c: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
-    """[sin(c ω_k), cos(c ω_k)], ω_k = max_period^(-2k/dim), k < dim/2; (B,) -> (B, dim). Vaswani et al. 2017, §3.5."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=c.device, dtype=torch.float32) / half)
-    angles = c.float()[:, None] * freqs  # (B, half)
-    return torch.cat([angles.sin(), angles.cos()], -1)
-
-
-class ScoreMLP(nn.Module):
-    """(x, c) -> R^D: [x, sin/cos(2^j π x)] ⊕ sinusoidal(c) -> H -> `blocks` residual SiLU layers -> D.
-
-    c is the noise level as a coordinate in [0, 1000] (a DDPM time step, or a position on the
-    σ ladder); x_freqs > 0 adds Fourier features of x at frequencies 2^j π, j < x_freqs.
-    """
-
-    def __init__(self, x_dim: int, hidden: int = 128, blocks: int = 3, emb_dim: int = 32, x_freqs: int = 0):
-        super().__init__()
-        self.emb_dim = emb_dim
-        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(x_freqs, dtype=torch.float32))
-        self.inp = nn.Linear(x_dim * (1 + 2 * x_freqs) + emb_dim, hidden)
-        self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(blocks))
-        self.out = nn.Linear(hidden, x_dim)
-
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        feats = [x, sinusoidal_embedding(c, self.emb_dim)]
-        if len(self.freqs):
-            angles = (x[..., None] * self.freqs).flatten(1)  # (B, D·F)
-            feats += [angles.sin(), angles.cos()]
-        h = self.inp(torch.cat(feats, -1))  # (B, H)
-        for block in self.blocks:
-            h = h + block(F.silu(h))
-        return self.out(F.silu(h))
-
-
-# ----------------------------------------------------------------------------- the model
 
 
 @dataclass(frozen=True)
