@@ -19,7 +19,6 @@ from latentlab.viz import (
     latent_manifold,
     latent_scatter,
     loss_curves,
-    read_metrics,
     reconstructions,
     sample_grid,
     save_png,
@@ -95,19 +94,6 @@ def test_each_figure_writes_a_png(tmp_path, draw):
     path = tmp_path / "figure.png"
     assert draw(path) == path
     _assert_png(path)
-
-
-def test_read_metrics_skips_a_truncated_last_line(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')
-    assert [r["step"] for r in read_metrics(path)] == [1, 2]
-
-
-def test_read_metrics_rejects_a_corrupt_middle_line(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text('{"step": 1, "loss": 2.0}\nnot json\n{"step": 3, "loss": 1.5}\n')
-    with pytest.raises(UserError, match=r"metrics.jsonl, line 2"):
-        read_metrics(path)
 
 
 # ----------------------------------------------------------------------------- report

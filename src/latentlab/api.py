@@ -21,8 +21,9 @@ from latentlab.data.datasets import ImageData, load_images
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.root import data_root
 from latentlab.errors import UserError
+from latentlab.files import atomic_write, make_dir
 from latentlab.registry import build_model
-from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint
+from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 from latentlab.training import distributed
 from latentlab.training.device import resolve_device
 from latentlab.training.trainer import Trainer
@@ -43,8 +44,7 @@ def new_run_dir(out: str | Path | None, name: str) -> Path:
     run = Path(out) if out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run / "run.json").exists() or (run / "config.toml").exists():
         raise UserError(f"{run} already holds a run; continue it with --resume {run}, or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
-    return run
+    return make_dir(run)
 
 
 def read_run(run: str | Path, overrides: list[str] = ()) -> Config:

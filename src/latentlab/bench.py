@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.data.batcher import Batcher
+from latentlab.files import atomic_write
 from latentlab.registry import MODELS, build_model
 from latentlab.training.trainer import Trainer
 
@@ -202,8 +203,7 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
             x = _load_data(cfg, data_dir, torch.device("cpu")).train_x
             results[case.name] = run_case(case, x, cfg, iterations, rounds, peak, compile)
         record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{case.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        atomic_write(out_dir / f"{case.name}.json", json.dumps(record, indent=2) + "\n")
         if not quiet:
             print(summary_line(case.name, results[case.name]), flush=True)
     return results

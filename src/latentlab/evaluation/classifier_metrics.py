@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from latentlab.errors import UserError
-from latentlab.viz.grid import atomic_path
+from latentlab.files import atomic_path, atomic_write
 
 ARCHITECTURE = 1  # bump when MNISTClassifier or the training loop changes: part of the cache key
 
@@ -150,8 +150,7 @@ def feature_classifier(data, recipe: Recipe = STANDARD, cache_dir: Path | None =
     record = {"name": recipe.name, "recipe": asdict(recipe), "sha256": sha256(weights),
               "test_accuracy": test_accuracy(net, data.test_x, data.test_y), "train_s": round(train_s, 1),
               "torch": torch.__version__, "threads": torch.get_num_threads()}
-    with atomic_path(record_path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2))
+    atomic_write(record_path, json.dumps(record, indent=2))
     return net, {**record, "path": str(weights), "cached": False}
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from latentlab.files import make_dir
 from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
                                    NoiseConditionalScore)
+from latentlab.training.logging import read_metrics
 from latentlab.viz import figures as fig
 
 
@@ -31,7 +33,7 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
 
     `data_name`: a 2-D toy distribution gives a score model its sample, field and path figures.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     from latentlab.data.toy2d import DISTRIBUTIONS
 
     if isinstance(model, NoiseConditionalScore) and data_name in DISTRIBUTIONS:
@@ -63,7 +65,7 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         if q_mean.shape[-1] == 2:
             paths += _latent_plane(model, test_x, test_y, out)
     if metrics_path is not None and metrics_path.exists():
-        records = fig.read_metrics(metrics_path)
+        records = read_metrics(metrics_path)
         if records:
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
     return paths

@@ -7,19 +7,17 @@ into a run directory except the page itself (when `out` lies there).
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from latentlab.errors import UserError
-from latentlab.viz.figures import loss_curves, read_metrics
-from latentlab.viz.grid import atomic_path
+from latentlab.files import atomic_write
+from latentlab.report.page import ENV, data_uri, fmt_number
+from latentlab.training.logging import read_metrics
+from latentlab.viz.figures import loss_curves
 
 TEMPLATE = "report.html.j2"
 
@@ -29,31 +27,10 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     if not run_dirs:
         raise UserError("no run directories given; pass one or more folders like runs/<name>")
     runs = [_run_view(Path(d), i) for i, d in enumerate(run_dirs, start=1)]
-    env = Environment(
-        loader=FileSystemLoader(Path(__file__).parent),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    html = env.get_template(TEMPLATE).render(
+    html = ENV.get_template(TEMPLATE).render(
         runs=runs, comparison=_comparison(runs) if len(runs) > 1 else None
     )
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return out
-
-
-def fmt_number(value: Any) -> str:
-    """2 decimals; 3 significant digits below 1; integers and text as they are; None as —."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.3g}" if 0 < abs(value) < 1 else f"{value:.2f}"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return atomic_write(out, html)
 
 
 # ----------------------------------------------------------------------------- one run
@@ -84,7 +61,7 @@ def _run_view(run_dir: Path, index: int) -> dict:
         "results": _results_view(results, run_dir / "results.json") if results else None,
         "curves": _curves_uri(records),
         "figures": [
-            {"caption": _caption(p), "uri": _data_uri(p.read_bytes())}
+            {"caption": _caption(p), "uri": data_uri(p.read_bytes())}
             for p in sorted((run_dir / "figures").glob("*.png"), key=_figure_order)
             if p.name != "loss_curves.png"  # drawn above from metrics.jsonl
         ],
@@ -183,7 +160,7 @@ def _curves_uri(records: list[dict]) -> str | None:
             path = loss_curves(records, Path(folder) / "curves.png")
         except ValueError:  # records without a single numeric term
             return None
-        return _data_uri(path.read_bytes())
+        return data_uri(path.read_bytes())
 
 
 FIRST = ("samples", "reconstructions", "interpolation", "latent_manifold", "latent_scatter")
@@ -197,10 +174,6 @@ def _figure_order(path: Path) -> tuple:
 def _caption(path: Path) -> str:
     words = path.stem.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 # ----------------------------------------------------------------------------- several runs

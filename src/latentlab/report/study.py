@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from latentlab.report.html import _data_uri, fmt_number
-from latentlab.viz.grid import atomic_path
+from latentlab.files import atomic_write
+from latentlab.report.page import ENV, data_uri, fmt_number
 
 
 @dataclass
@@ -34,8 +32,6 @@ class Section:
 
 def write_study_report(out: Path, *, name: str, title: str, budget: str, sections: list[Section],
                        intro: str = "", elapsed: str = "") -> Path:
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     view = [
         {
             "heading": s.heading,
@@ -43,15 +39,12 @@ def write_study_report(out: Path, *, name: str, title: str, budget: str, section
             "tables": [{"caption": t.caption, "note": t.note, "columns": t.columns,
                         "rows": [[fmt_number(c) if not isinstance(c, str) else c for c in r] for r in t.rows]}
                        for t in s.tables],
-            "figures": [{"caption": c, "uri": _data_uri(Path(p).read_bytes())} for c, p in s.figures],
+            "figures": [{"caption": c, "uri": data_uri(Path(p).read_bytes())} for c, p in s.figures],
             "checks": [{"name": c["name"], "passed": bool(c["passed"]),
                         "value": None if c.get("value") is None else fmt_number(c["value"])} for c in s.checks],
         }
         for s in sections
     ]
-    html = env.get_template("study.html.j2").render(name=name, title=title, budget=budget, intro=intro,
+    html = ENV.get_template("study.html.j2").render(name=name, title=title, budget=budget, intro=intro,
                                                     elapsed=elapsed, sections=view)
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return out
+    return atomic_write(out, html)

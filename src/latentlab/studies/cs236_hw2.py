@@ -25,6 +25,7 @@ from pathlib import Path
 from latentlab import api
 from latentlab import config as config_io
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 from latentlab.report.study import write_study_report
 from latentlab.studies import cs236_hw2_report as report
 
@@ -94,7 +95,7 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
     results = {key: [json.loads((r / "results.json").read_text()) for r in paths] for key, paths in runs.items()}
     sections = report.sections(runs, results, BETAS, out / "figures", data_dir=data_dir, device=device)
     summary = report.summary(runs, results, budget, time.perf_counter() - t0)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     if not quiet:
         print(report.summary_lines(summary))
     return write_study_report(

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from latentlab.viz.figures import image_rows
-from latentlab.viz.grid import atomic_path
+from latentlab.files import atomic_path
 
 
 def beta_curves(betas: list[float], kl: list[float], rec: list[float], path: Path) -> Path:

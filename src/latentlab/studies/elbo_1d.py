@@ -29,6 +29,7 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 from latentlab.models.scalar_vae import ScalarVAE, ScalarVAEConfig, elbo, kl_to_posterior, log_joint, log_px
 from latentlab.probability import LOG_2PI
 from latentlab.report.study import Section, Table, write_study_report
@@ -70,7 +71,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool) -> Path:
         sections.append(_section(decoder, numbers, path))
     summary = {"study": "elbo-1d", "budget": budget, "sigma": SIGMA, "n_points": N_POINTS, "variants": results,
                "elapsed_s": round(time.perf_counter() - t0, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     if not quiet:
         for d, r in results.items():
             print(f"elbo-1d {d}: max_θ [log p − max_φ ELBO] = {r['max_best_gap']:.3g} nats "

@@ -32,6 +32,7 @@ import torch
 from latentlab import api
 from latentlab import config as config_io
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.report.study import write_study_report
 from latentlab.studies import faces_report as report
@@ -117,7 +118,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str)
         "runs": {k: str(r) for k, r in runs.items()},
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     if not quiet:
         print(report.summary_lines(summary))
     return write_study_report(

@@ -24,13 +24,15 @@ from latentlab import api
 from latentlab.data.datasets import load_images
 from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
+from latentlab.files import atomic_write
 from latentlab.registry import build_model
 from latentlab.report.study import Section, Table, write_study_report
 from latentlab.studies import parallel_workers, run_parallel, study_threads
 from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 from latentlab.training.device import resolve_device
+from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
-from latentlab.viz.figures import loss_curves, read_metrics
+from latentlab.viz.figures import loss_curves
 
 BUDGETS = {  # iterations of the one-critic-step objectives, of the five-step ones, of the VAE; samples scored
     "quick": dict(recipe=cm.QUICK, iterations=10, wgan_iterations=2, vae_iterations=20, n=300),
@@ -151,7 +153,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int)
                               "iterations", "train s"], rows)], figures, checks)
     results = {"budget": budget, "classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores,
                "class_freq": freqs, "checks": checks, "elapsed_s": round(elapsed, 1), "torch_threads": threads, "workers": workers}
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    atomic_write(out / "results.json", json.dumps(results, indent=2))
     return write_study_report(out / "report.html", name="gan-mnist", title="GAN objectives on MNIST, scored by a "
                               "classifier of our own", budget=budget, sections=[section], elapsed=f"{elapsed:.0f} s",
                               intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from latentlab import api
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mode_stats
+from latentlab.files import atomic_write
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
 from latentlab.report.study import Section, Table, write_study_report
@@ -304,7 +305,7 @@ def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = Fal
     elapsed = time.perf_counter() - t0
     results["elapsed_s"] = round(elapsed, 1)
     results["checks"] = [c for s in sections for c in s.checks]
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    atomic_write(out / "results.json", json.dumps(results, indent=2, default=float))
     return write_study_report(out / "report.html", name="gan-theory", title="GAN theory, numerically",
                               budget=budget, sections=sections, elapsed=f"{elapsed:.0f} s",
                               intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))

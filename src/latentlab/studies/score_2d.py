@@ -31,6 +31,7 @@ import torch
 from latentlab import api
 from latentlab.data import toy2d
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
 from latentlab.report.study import Section, write_study_report
 from latentlab.studies import study_threads
@@ -95,7 +96,7 @@ def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
     summary = {"study": "score-2d", "budget": budget, "elapsed_s": round(elapsed, 1), "conditions": conditions,
                "results": {d: {m: {k: r[k] for k in ("sections", "checks", "elapsed", "protocol")}
                                for m, r in per.items()} for d, per in results.items()}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     checks = run_checks(results)
     sections = [Section("Metrics against their floors", text=METRICS_TEXT, tables=[metrics_table(results)],
                         checks=checks)]

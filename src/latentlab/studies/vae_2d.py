@@ -21,6 +21,7 @@ import torch
 
 from latentlab import api
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 from latentlab.report.study import Section, Table, write_study_report
 from latentlab.studies import study_threads
 
@@ -55,7 +56,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool) -> Path:
     knn = latent_knn_accuracy(run_dir, device, data_dir)
     summary = {"study": "vae-2d", "budget": budget, "run": str(run_dir), "step": results["step"],
                "sections": results["sections"], "knn_accuracy": knn, "elapsed_s": round(time.perf_counter() - t0, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     if not quiet:
         bounds = "; ".join(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items())
                            for name, vals in results["sections"].items())

@@ -10,9 +10,7 @@ Loading never unpickles.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +18,10 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 
 from latentlab.errors import UserError
+from latentlab.files import atomic_write
 
 FORMAT = 1  # bump when the layout of a checkpoint changes
 _NAME = re.compile(r"step-(\d{8})\.json$")
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _split(obj: Any, path: str, tensors: dict[str, Tensor]) -> Any:

@@ -2,7 +2,7 @@
 
 One iteration runs the model's phases in order; each phase takes a batch, computes the
 model's loss, and steps that phase's optimizer. Every `log_every` iterations the mean of
-each logged term over the window goes to metrics.jsonl; every `checkpoint_every` (and at the
+each logged term over the window goes to metrics.jsonl (training/logging.py); every `checkpoint_every` (and at the
 last iteration) the whole state is checkpointed. A loss that is not finite stops the run
 before it touches the parameters, keeping the last good checkpoint.
 """
@@ -10,7 +10,6 @@ before it touches the parameters, keeping the last good checkpoint.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 
@@ -21,8 +20,11 @@ from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import UserError
 from latentlab.models.base import GenerativeModel
-from latentlab.training.checkpoint import atomic_write, latest_checkpoint, load_checkpoint, save_checkpoint
+from latentlab.files import make_dir
+from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from latentlab.training.distributed import World, average_gradients, gather_rng_states
+from latentlab.training.ema import ema_start, ema_update
+from latentlab.training.logging import MetricsLog
 
 
 class Diverged(UserError):
@@ -74,7 +76,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.quiet, self.world, self.is_main = quiet, world, world.is_main
         if self.run_dir is not None and self.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(self.run_dir)
+        self.metrics = MetricsLog(self.run_dir if self.is_main else None)
         groups = model.parameter_groups()
         missing = set(model.phases) - set(groups)
         if missing:
@@ -89,9 +92,7 @@ class Trainer:
             raise UserError(f"train.lr_decay_start must be a fraction in [0, 1] (1: constant), got {cfg.lr_decay_start}")
         self.optimizers = {phase: make_optimizer(p, cfg, lrs.get(phase)) for phase, p in groups.items()}
         self.base_lrs = {phase: opt.param_groups[0]["lr"] for phase, opt in self.optimizers.items()}
-        # θ_ema ← d·θ_ema + (1 - d)·θ after every iteration, over parameters and float buffers
-        self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()} \
-            if cfg.ema > 0 else None
+        self.ema = ema_start(model) if cfg.ema > 0 else None  # θ_ema by state-dict key (training/ema.py)
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (from checkpoints)
 
@@ -133,7 +134,7 @@ class Trainer:
             return False
         self.step, state = load_checkpoint(path)
         self.load_state_dict(state)
-        self._truncate_metrics()
+        self.metrics.truncate_after(self.step)
         return True
 
     def save(self) -> Path | None:
@@ -159,7 +160,7 @@ class Trainer:
                 sums["n"] += 1
             self.step += 1
             if self.ema is not None:
-                self._update_ema()
+                ema_update(self.ema, model, cfg.ema)
             bar.update(1)
             last = self.step == cfg.iterations
             if self.step % cfg.log_every == 0 or last:
@@ -204,12 +205,6 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = self.base_lrs[phase] * factor
 
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        current = self.model.state_dict()
-        keys = list(self.ema)
-        torch._foreach_lerp_([self.ema[k] for k in keys], [current[k] for k in keys], 1.0 - self.cfg.ema)
-
     def autocast(self):
         if self.cfg.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
@@ -230,25 +225,6 @@ class Trainer:
             record = {"step": self.step, "phase": phase}
             record.update({k: float(v) / n for k, v in sums.items()})
             record["time"] = round(self.elapsed, 3)
-            self._append_metrics(record)
+            self.metrics.append(record)
             postfix[f"{phase}_loss" if len(window) > 1 else "loss"] = f"{record['loss']:.3f}"
         return postfix
-
-    def _append_metrics(self, record: dict) -> None:
-        if self.is_main and self.run_dir is not None:
-            with open(self.run_dir / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def _truncate_metrics(self) -> None:
-        """Drop records logged after the checkpoint we resume from (a crashed run leaves them)."""
-        path = self.run_dir / "metrics.jsonl" if self.run_dir else None
-        if not self.is_main or path is None or not path.exists():
-            return
-        kept = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= self.step:
-                    kept.append(line)
-            except (ValueError, KeyError):
-                break  # a torn last line
-        atomic_write(path, "".join(line + "\n" for line in kept))

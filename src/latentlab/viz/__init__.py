@@ -7,7 +7,6 @@ from latentlab.viz.figures import (
     latent_manifold,
     latent_scatter,
     loss_curves,
-    read_metrics,
     reconstructions,
     sample_grid,
 )
@@ -19,7 +18,6 @@ __all__ = [
     "latent_manifold",
     "latent_scatter",
     "loss_curves",
-    "read_metrics",
     "reconstructions",
     "sample_grid",
     "save_png",

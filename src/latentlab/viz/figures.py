@@ -8,7 +8,6 @@ Matplotlib is used through `matplotlib.figure.Figure` only: no pyplot, no global
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from latentlab.errors import UserError
 from latentlab.viz.grid import image_grid, save_figure
 
 _DPI = 100
@@ -155,27 +153,6 @@ def loss_curves(records: list[dict], path: Path, keys: list[str] | None = None) 
         ax.set_visible(False)
     fig.suptitle("training curves\n(faint: logged values; solid: moving average)", fontsize=10)
     return save_figure(fig, path)
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The records of a metrics.jsonl; a truncated last line (a crashed run) is skipped."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise UserError(f"cannot read metrics file {path}: {e.strerror}") from None
-    numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
-    records = []
-    for i, line in numbered:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        elif i != numbered[-1][0]:
-            raise UserError(f"{path}, line {i}: not a JSON object; fix or delete that line")
-    return records
 
 
 def image_rows(panels: Sequence[tuple[str, Tensor]], row_labels: Sequence[str], path: Path, *,

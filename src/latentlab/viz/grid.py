@@ -7,15 +7,13 @@ pixels of `pad_value` between them and around the border.
 from __future__ import annotations
 
 import math
-import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from torch import Tensor
+
+from latentlab.files import atomic_path
 
 
 def image_grid(x: Tensor, nrow: int, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
@@ -48,19 +46,6 @@ def save_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
     with atomic_path(path) as tmp:
         Image.fromarray(big).save(tmp, format="PNG")
     return path
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A fresh temporary path beside `path` to write; it replaces `path` if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_figure(fig, path: Path, dpi: int = 100) -> Path:

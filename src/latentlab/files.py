@@ -1,0 +1,120 @@
+"""Writing files so that a crash, a full disk or a bad path never costs a good file.
+
+Every file latentlab writes goes through `atomic_write` (bytes or text in hand) or
+`atomic_path` (a writer that wants a path, like matplotlib's `savefig` or safetensors'
+`save_file`). Both write a temporary file in the destination's folder, flush and fsync it,
+rename it over the destination (atomic on POSIX), then fsync the folder so the rename itself
+survives a power cut. Until the rename, the old file is untouched; a failed write removes
+the temporary file.
+
+A destination that cannot be written — a parent that is a regular file, a read-only folder,
+a full disk, a quota or file-size limit — raises one `UserError` line naming the path and
+what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from latentlab.errors import UserError
+
+FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # no space, quota exceeded, file-size limit
+DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write `data` (text as UTF-8) to `path` atomically and durably; returns `path`."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A fresh temporary path beside `path` for the block to write; if the block succeeds it is
+    fsynced and renamed over `path`, and the folder is fsynced. On any failure it is removed."""
+    path = Path(path)
+    make_dir(path.parent, purpose=path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        try:
+            yield tmp
+        except OSError as e:
+            if e.filename not in (None, str(tmp), tmp):  # another file's failure: not ours to explain
+                raise
+            raise write_error(path, e) from None
+        try:
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise write_error(path, e) from None
+        _fsync_dir(path.parent)
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def make_dir(folder: Path, *, purpose: Path | None = None) -> Path:
+    """mkdir -p `folder`; a failure is one UserError line about `purpose` (default: the folder)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise (write_error(purpose, e) if purpose is not None else write_error(folder, e, verb="create")) from None
+    return folder
+
+
+def write_error(path: Path, e: OSError, verb: str = "write") -> UserError:
+    """The one line for an OSError met while writing (or creating) `path`: what happened and what to do."""
+    blocker = _file_in_the_way(Path(path).parent)
+    if blocker is not None:
+        why, todo = f"{blocker} is a file, not a folder", "choose another location or move that file"
+    elif e.errno in FULL:
+        why = "the disk is full or a quota or file-size limit was reached"
+        todo = "free some space or write elsewhere"
+    elif e.errno in DENIED:
+        why = "the location is read-only" if e.errno == errno.EROFS else "permission denied"
+        todo = "choose a writable location"
+    else:
+        why, todo = e.strerror or str(e), "check the location and try again"
+    kept = "; the previous file is unchanged" if verb == "write" and Path(path).exists() else ""
+    return UserError(f"cannot {verb} {path}: {why}; {todo}{kept}")
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The nearest existing ancestor of `folder` (itself included) if it is not a directory."""
+    for p in (folder, *folder.parents):
+        if p.exists() or p.is_symlink():
+            return None if p.is_dir() else p
+    return None
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable; a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,32 @@
+"""What both pages (a run report, a study report) share: the template environment, the number
+format, and PNGs embedded as data URIs so a page stands alone."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+# The templates of this folder (the run report and the study report): autoescaped, and an
+# undefined name is an error rather than an empty string.
+ENV = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=True, undefined=StrictUndefined,
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+def fmt_number(value: Any) -> str:
+    """2 decimals; 3 significant digits below 1; integers and text as they are; None as —."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.3g}" if 0 < abs(value) < 1 else f"{value:.2f}"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a data: URI, to embed in a self-contained page."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
