@@ -11,7 +11,7 @@ from latentlab.api import _resized
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
 from latentlab.studies import faces, studies, vae_2d
-from latentlab.studies.faces_report import bend
+from latentlab.studies.faces_geometry import bend, pca_frechet, principal_axes
 
 
 @pytest.fixture
@@ -43,9 +43,9 @@ def test_area_downsampling_averages_blocks_and_rejects_bad_sizes():
 def test_pca_frechet_and_bend_measure_what_they_claim():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(300, 1, 6, 6, generator=g)
-    pca = faces._pca(x, 5)
-    assert abs(faces.pca_frechet(x, pca)) < 1e-8  # a set against itself
-    assert faces.pca_frechet(x * 0.5, pca) > 0.1  # shrunk towards 0: different moments
+    pca = principal_axes(x, 5)
+    assert abs(pca_frechet(x, pca)) < 1e-8  # a set against itself
+    assert pca_frechet(x * 0.5, pca) > 0.1  # shrunk towards 0: different moments
     line = torch.linspace(0, 1, 20)[:, None] * torch.randn(1, 36, generator=g) + 0.3
     assert bend(line) < 1e-6
     curved = line.clone()

@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import scipy.linalg
 import torch
 
 from latentlab import api
@@ -37,6 +35,7 @@ from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.report.study import write_study_report
 from latentlab.studies import faces_report as report
 from latentlab.studies import study_threads
+from latentlab.studies.faces_geometry import face_samples, pca_frechet, principal_axes
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str)
              for beta in b.betas}
     _, _, data = api.load_model(sweep[b.betas[0]], device, data_dir)
     x_train, x_test = data.train_x, data.test_x
-    pca = _pca(x_train, PCA_K)
+    pca = principal_axes(x_train, PCA_K)
     g = torch.Generator(device=x_train.device)
 
     sweep_models = {k: api.load_model(r, device, data_dir)[1] for k, r in sweep.items()}
@@ -144,29 +143,6 @@ def _train(preset: str, name: str, overrides: list[str], *, root: Path, data_dir
 # ----------------------------------------------------------------------------- measurements
 
 
-def _pca(x: torch.Tensor, k: int) -> dict:
-    """Mean (D,) and the first k principal axes (D, k) of the flattened images, float64."""
-    flat = x.flatten(1).double()
-    mean = flat.mean(0)
-    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
-    return {"mean": mean, "axes": vh[:k].T, "train": (flat - mean) @ vh[:k].T}
-
-
-def project(x: torch.Tensor, pca: dict, k: int | None = None) -> torch.Tensor:
-    """Images (N, ...) -> their coordinates on the first k principal axes of the training faces."""
-    axes = pca["axes"] if k is None else pca["axes"][:, :k]
-    return (x.flatten(1).double() - pca["mean"]) @ axes
-
-
-def pca_frechet(x: torch.Tensor, pca: dict) -> float:
-    """Fréchet distance ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½) between Gaussians fitted to images x
-    and to the training faces, both on the training faces' first principal axes (FID without a network)."""
-    a, b = project(x, pca).cpu().numpy(), pca["train"].cpu().numpy()
-    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(ca @ cb).real
-    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * root))
-
-
 @torch.no_grad()
 def _measure(model, x_test: torch.Tensor, pca: dict, n_samples: int, g: torch.Generator) -> dict:
     """Test reconstruction error (decoded code / posterior mean, clipped to [0, 1]) and the
@@ -180,11 +156,3 @@ def _measure(model, x_test: torch.Tensor, pca: dict, n_samples: int, g: torch.Ge
         terms = {"test_nelbo": float(loss["nelbo"]), "test_kl": float(loss["kl"])}
     return {"test_mse": float((x_hat - x_test).pow(2).mean()), "fd": pca_frechet(samples, pca), **terms,
             "code_std": float(model.encode(x_test)[0].std(0).mean())}
-
-
-def face_samples(model, n: int, g: torch.Generator) -> torch.Tensor:
-    """What each model generates, clipped to [0, 1]: P-PCA's samples x ~ N(μ, WWᵀ + σ²I); the VAE's and
-    the AE's decoder means at z ~ N(0, I) (a Bernoulli draw of a grey face would be noise)."""
-    if isinstance(model, PPCA):
-        return model.sample(n, generator=g).clamp(0, 1)
-    return model.decode(model.sample_z(n, generator=g)).clamp(0, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from latentlab.report.study import Section, Table
+from latentlab.studies.faces_geometry import bend, chord_plane, face_samples, project
 from latentlab.viz import faces as viz
 
 NAMES = {"vae": "VAE (Bernoulli/BCE)", "ae": "AE", "ppca": "P-PCA", "vae_gaussian": "VAE (Gaussian decoder)"}
@@ -16,8 +17,6 @@ NAMES = {"vae": "VAE (Bernoulli/BCE)", "ae": "AE", "ppca": "P-PCA", "vae_gaussia
 def figures(models: dict, sweep: dict, x_train: torch.Tensor, pca: dict, out: Path, g: torch.Generator,
             steps: int = 20) -> dict:
     """Every figure of the study into `out`; returns their paths and the walk's numbers."""
-    from latentlab.studies.faces import face_samples, project
-
     vae, ae, ppca = models["vae"], models["ae"], models["ppca"]
     beta = vae.config.beta
     paths = {
@@ -59,34 +58,6 @@ def figures(models: dict, sweep: dict, x_train: torch.Tensor, pca: dict, out: Pa
         out / "walk_chord.png", axis_labels=("along the chord", "farthest deviation from the chord"))
     return {"paths": paths, "walk": {k: bend(w) for k, w in walks.items()},
             "walk_plane": {k: bend(project(w, pca, 2)) for k, w in walks.items()}}
-
-
-def chord_plane(walk: torch.Tensor, fallback: torch.Tensor):
-    """The map image -> (along the chord, along the largest deviation from it) for a walk (S, ...),
-    with the first point at the origin: the plane in which the walk's bend shows at its true size.
-    A straight walk has no deviation: `fallback` (D,), made orthogonal to the chord, is the 2nd axis."""
-    w = walk.flatten(1).double()
-    u = (w[-1] - w[0]) / (w[-1] - w[0]).norm()
-    r = (w - w[0]) - ((w - w[0]) @ u)[:, None] * u  # (S, D) deviations from the chord's line
-    k = int(r.norm(dim=1).argmax())
-    if r[k].norm() < 1e-6 * (w[-1] - w[0]).norm():
-        r[k] = fallback - (fallback @ u) * u
-    v = r[k] / r[k].norm()
-
-    def coordinates(x: torch.Tensor) -> torch.Tensor:
-        e = x.flatten(1).double() - w[0]
-        return torch.stack([e @ u, e @ v], 1)
-
-    return coordinates
-
-
-def bend(walk: torch.Tensor) -> float:
-    """Largest distance of a decoded walk (S, ...) from the straight segment between its ends,
-    relative to that segment's length, in pixel space: 0 for a straight line."""
-    w = walk.flatten(1).double()
-    chord = w[-1] - w[0]
-    t = ((w - w[0]) @ chord / chord.dot(chord)).clamp(0, 1)  # (S,) position along the chord
-    return float((w - w[0] - t[:, None] * chord).norm(dim=1).max() / chord.norm())
 
 
 def intro(s: dict) -> str:
