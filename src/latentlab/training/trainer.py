@@ -2,9 +2,9 @@
 
 One iteration runs the model's phases in order; each phase takes a batch, computes the
 model's loss, and steps that phase's optimizer. Every `log_every` iterations the mean of
-each logged term over the window goes to metrics.jsonl (training/logging.py); every `checkpoint_every` (and at the
-last iteration) the whole state is checkpointed. A loss that is not finite stops the run
-before it touches the parameters, keeping the last good checkpoint.
+each logged term over the window goes to metrics.jsonl (training/logging.py); every
+`checkpoint_every` (and at the last iteration) the whole state is checkpointed. A loss that
+is not finite stops the run before it touches the parameters, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
