@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from latentlab.errors import UserError
-from latentlab.report import write_report
+from latentlab.reporting import write_report
 from latentlab.viz import (
     image_grid,
     interpolation,
@@ -160,7 +160,7 @@ def test_report_rejects_a_folder_without_config(tmp_path):
 
 
 def test_study_report_embeds_tables_checks_and_figures(tmp_path):
-    from latentlab.report.study import Section, Table, write_study_report
+    from latentlab.reporting.study import Section, Table, write_study_report
     from latentlab.viz.grid import image_grid, save_png
 
     png = save_png(image_grid(torch.rand(4, 1, 5, 5), nrow=2), tmp_path / "f.png")

@@ -1,14 +1,24 @@
 """latentlab: deep generative models with latent variables, correct to the equation.
 
-The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report` (see api.py).
+The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `load_model` (see api.py).
 """
 
 __version__ = "0.1.0"
 
+# The API imports torch, so it is imported on first use: `import latentlab` stays light (the CLI's
+# `--help` needs no torch). No subpackage may share a name with these: importing a submodule
+# sets it as an attribute of this package, which would hide the function of the same name.
+API = ("train", "evaluate", "sample", "report", "load_model")
+__all__ = [*API, "__version__"]
 
-def __getattr__(name):  # the API loads torch; keep `import latentlab` light until it is used
-    if name in ("train", "evaluate", "sample", "report", "load_model"):
+
+def __getattr__(name: str):
+    if name in API:
         from latentlab import api
 
         return getattr(api, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -175,7 +175,7 @@ def evaluate(run: str | Path, *, out=None, data_dir=None, device=None, quiet=Fal
     """Recompute results.json (and the figures and report) of a run directory."""
     from latentlab.evaluation.figures import draw_all
     from latentlab.evaluation.protocols import evaluate as run_protocol
-    from latentlab.report.html import write_report
+    from latentlab.reporting.html import write_report
 
     run = Path(run)
     if model is None:
@@ -223,7 +223,7 @@ def sample(run: str | Path, *, n: int = 200, out=None, seed: int = 0, device=Non
 
 def report(runs: list[str | Path], out=None) -> Path:
     """One report.html for one run (default: inside it) or comparing several (default: ./report.html)."""
-    from latentlab.report.html import write_report
+    from latentlab.reporting.html import write_report
 
     runs = [Path(r) for r in runs]
     out = Path(out) if out else (runs[0] / "report.html" if len(runs) == 1 else Path("report.html"))

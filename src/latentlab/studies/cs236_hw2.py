@@ -26,7 +26,7 @@ from latentlab import api
 from latentlab import config as config_io
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
-from latentlab.report.study import write_study_report
+from latentlab.reporting.study import write_study_report
 from latentlab.studies import cs236_hw2_report as report
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from latentlab import api
-from latentlab.report.study import Section, Table
+from latentlab.reporting.study import Section, Table
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
 from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 

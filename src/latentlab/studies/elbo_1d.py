@@ -32,7 +32,7 @@ from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.models.scalar_vae import ScalarVAE, ScalarVAEConfig, elbo, kl_to_posterior, log_joint, log_px
 from latentlab.probability import LOG_2PI
-from latentlab.report.study import Section, Table, write_study_report
+from latentlab.reporting.study import Section, Table, write_study_report
 from latentlab.studies import study_threads
 from latentlab.viz.elbo import elbo_figure
 

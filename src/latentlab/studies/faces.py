@@ -32,7 +32,7 @@ from latentlab import config as config_io
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.models.ppca import PPCA, PPCAConfig
-from latentlab.report.study import write_study_report
+from latentlab.reporting.study import write_study_report
 from latentlab.studies import faces_report as report
 from latentlab.studies import study_threads
 from latentlab.studies.faces_geometry import face_samples, pca_frechet, principal_axes

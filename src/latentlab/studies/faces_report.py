@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.report.study import Section, Table
+from latentlab.reporting.study import Section, Table
 from latentlab.studies.faces_geometry import bend, chord_plane, face_samples, project
 from latentlab.viz import faces as viz
 

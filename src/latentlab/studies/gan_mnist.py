@@ -26,7 +26,7 @@ from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
 from latentlab.files import atomic_write
 from latentlab.registry import build_model
-from latentlab.report.study import Section, Table, write_study_report
+from latentlab.reporting.study import Section, Table, write_study_report
 from latentlab.studies import parallel_workers, run_parallel, study_threads
 from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 from latentlab.training.device import resolve_device

@@ -31,7 +31,7 @@ from latentlab.evaluation.sample_metrics import mode_stats
 from latentlab.files import atomic_write
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
-from latentlab.report.study import Section, Table, write_study_report
+from latentlab.reporting.study import Section, Table, write_study_report
 from latentlab.training.checkpoint import load_checkpoint
 from latentlab.viz import adversarial as fig
 

@@ -33,7 +33,7 @@ from latentlab.data import toy2d
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
-from latentlab.report.study import Section, write_study_report
+from latentlab.reporting.study import Section, write_study_report
 from latentlab.studies import study_threads
 from latentlab.studies.score_2d_report import METRICS_TEXT, metrics_table, run_checks
 from latentlab.viz import fields as viz

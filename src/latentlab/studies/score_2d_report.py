@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from latentlab.evaluation.sample_metrics import FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, REALS_PER_DRAW
-from latentlab.report.study import Table
+from latentlab.reporting.study import Table
 
 METRICS_TEXT = (
     f"Each number is the mean over {MODEL_DRAWS} model draws of n samples, each against {REALS_PER_DRAW} fresh "

@@ -22,7 +22,7 @@ import torch
 from latentlab import api
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
-from latentlab.report.study import Section, Table, write_study_report
+from latentlab.reporting.study import Section, Table, write_study_report
 from latentlab.studies import study_threads
 
 BUDGETS = {

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from latentlab.report.html import write_report
+from latentlab.reporting.html import write_report
 
 __all__ = ["write_report"]

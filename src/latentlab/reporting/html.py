@@ -15,7 +15,7 @@ from typing import Any
 
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
-from latentlab.report.page import ENV, data_uri, fmt_number
+from latentlab.reporting.page import ENV, data_uri, fmt_number
 from latentlab.training.logging import read_metrics
 from latentlab.viz.figures import loss_curves
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentlab.files import atomic_write
-from latentlab.report.page import ENV, data_uri, fmt_number
+from latentlab.reporting.page import ENV, data_uri, fmt_number
 
 
 @dataclass
