@@ -18,24 +18,22 @@ from pathlib import Path
 
 import torch
 
-from latentlab.api import load_model
+from latentlab.data.load import load
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import accuracy
 from latentlab.models.ssvae import SSVAE
-from latentlab.training.checkpoint import load_checkpoint
+from latentlab.runs import Run
 
 
 def accuracy_per_checkpoint(run: str) -> dict[int, float]:
     """{step: test accuracy (%)} over the run's checkpoints, oldest first."""
-    _, model, data = load_model(run, "cpu")
+    run = Run.open(run)
+    model = run.load_model("cpu")
     if not isinstance(model, SSVAE):
-        raise UserError(f"{run} holds a {type(model).__name__}, not an SSVAE: give cs236_ssvae runs")
-    curve = {}
-    for path in sorted(Path(run, "checkpoints").glob("step-*.json")):
-        step, state = load_checkpoint(path)
-        model.load_state_dict(state["model"])
-        curve[step] = accuracy(model, data.test_x, data.test_y, 2000)
-    return curve
+        raise UserError(f"{run.path} holds a {type(model).__name__}, not an SSVAE: give cs236_ssvae runs")
+    data = load(run.config, device="cpu")
+    return {step: accuracy(run.load_model("cpu", checkpoint=path), data.test_x, data.test_y, 2000)
+            for step, path in run.checkpoints().items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,11 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
     assert list(curve) == ["2", "4"] and all(0 <= a <= 100 for a in curve.values())
     from latentlab.evaluation.protocols import accuracy
 
-    _, model, data = api.load_model(run, "cpu", data_root)  # the newest checkpoint: step 4
+    from latentlab.data.load import load
+    from latentlab.runs import Run
+
+    model = api.load_model(run, "cpu")  # the newest checkpoint: step 4
+    data = load(Run.open(run).config, data_root, "cpu")
     assert curve["4"] == accuracy(model, data.test_x, data.test_y, 2000)
     assert capsys.readouterr().out.startswith(f"{run}: step 2 ")  # one line per run
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from latentlab import config as config_io
-from latentlab.api import _resized
+from latentlab.data.load import resized
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
 from latentlab.studies import faces, studies, vae_2d
@@ -30,12 +30,12 @@ def _pngs_ok(paths):
 def test_area_downsampling_averages_blocks_and_rejects_bad_sizes():
     x = torch.rand(3, 1, 64, 64)
     data = ImageData(x, None, x[:1], None, name="t")
-    small = _resized(data, (32, 32))
+    small = resized(data, (32, 32))
     torch.testing.assert_close(small.train_x, x.unfold(2, 2, 2).unfold(3, 2, 2).mean((-1, -2)))  # 2×2 block means
-    assert _resized(data, (24, 24)).test_x.shape == (1, 1, 24, 24)
-    assert _resized(data, ()) is data
+    assert resized(data, (24, 24)).test_x.shape == (1, 1, 24, 24)
+    assert resized(data, ()) is data
     with pytest.raises(UserError, match="image_size"):
-        _resized(data, (24,))
+        resized(data, (24,))
     cfg, _ = config_io.load("faces_vae")
     assert cfg.data.image_size == (24, 24) and cfg.data.binarize == "none"
 

@@ -73,13 +73,13 @@ def test_load_toy2d_and_bad_names():
         toy2d.load_toy2d("moons", 0, 5, seed=0)
 
 
-def test_api_loads_toy_data_and_rejects_binarization():
-    from latentlab.api import _load_data
+def test_load_gives_toy_data_and_rejects_binarization():
+    from latentlab.data.load import load
 
     config = build({"model": {"name": "ddpm"}, "data": {"name": "checkerboard", "binarize": "none", "n_train": 64,
                                                         "n_test": 16}})
-    data = _load_data(config, None, torch.device("cpu"))
+    data = load(config, None, "cpu")
     assert data.train_x.shape == (64, 2) and data.name == "checkerboard"
     bad = build({"model": {"name": "ddpm"}, "data": {"name": "checkerboard"}})  # binarize defaults to dynamic
     with pytest.raises(UserError, match='binarize = "none"'):
-        _load_data(bad, None, torch.device("cpu"))
+        load(bad, None, "cpu")

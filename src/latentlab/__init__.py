@@ -1,6 +1,7 @@
 """latentlab: deep generative models with latent variables, correct to the equation.
 
-The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `load_model` (see api.py).
+The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `load_model` (see api.py),
+over run directories (`Run`, see runs.py).
 """
 
 __version__ = "0.1.0"
@@ -9,7 +10,7 @@ __version__ = "0.1.0"
 # `--help` needs no torch). No subpackage may share a name with these: importing a submodule
 # sets it as an attribute of this package, which would hide the function of the same name.
 API = ("train", "evaluate", "sample", "report", "load_model")
-__all__ = [*API, "__version__"]
+__all__ = [*API, "Run", "__version__"]
 
 
 def __getattr__(name: str):
@@ -17,6 +18,10 @@ def __getattr__(name: str):
         from latentlab import api
 
         return getattr(api, name)
+    if name == "Run":
+        from latentlab.runs import Run
+
+        return Run
     raise AttributeError(f"module 'latentlab' has no attribute {name!r}")
 
 

@@ -189,7 +189,7 @@ def machine() -> dict:
 def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None, only: list[str] | None = None,
         compile: bool = True, quiet: bool = False) -> dict:
     """Benchmark every case (or `only` those) and write bench/results/<case>.json."""
-    from latentlab.api import _load_data
+    from latentlab.data.load import load
 
     peak = matmul_flops_per_s()
     results = {}
@@ -200,7 +200,7 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
             results[case.name] = {"status": "pending", "why": f"model '{case.needs}' does not exist yet"}
         else:
             cfg, _ = config_io.load(case.preset, list(case.overrides))
-            x = _load_data(cfg, data_dir, torch.device("cpu")).train_x
+            x = load(cfg, data_dir, "cpu").train_x
             results[case.name] = run_case(case, x, cfg, iterations, rounds, peak, compile)
         record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
         atomic_write(out_dir / f"{case.name}.json", json.dumps(record, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""The `latentlab` command: train · eval · sample · report. No math here: it parses and calls api.py.
+"""The `latentlab` command: train · eval · sample · report · study · bench · presets. No math here: it parses
+and calls api.py.
 
 Errors a user can cause print one line and exit with status 2; `--debug` shows the traceback.
 """
@@ -102,7 +103,15 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.name not in known:
             raise UserError(f"unknown study '{args.name}'; known: {', '.join(known) or 'none yet'}")
-        out = api.new_run_dir(args.out, f"study-{args.name}")
+        from pathlib import Path
+
+        from latentlab.files import make_dir
+        from latentlab.runs import Run, default_dir
+
+        out = Path(args.out) if args.out else default_dir(f"study-{args.name}")
+        if Run(out).meta_path.exists():
+            raise UserError(f"{out} holds a training run, not a study; choose another --out")
+        make_dir(out)
         report = known[args.name].run(out, args.budget, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
         print(f"report: {report}")
     elif args.command == "bench":

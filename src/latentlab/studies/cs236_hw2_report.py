@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
-from latentlab import api
+from latentlab.data.load import load
 from latentlab.reporting.study import Section, Table
+from latentlab.runs import Run
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
-from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
 
 BOUNDS = ("nelbo", "kl", "rec", "-iwae_1", "-iwae_10", "-iwae_100", "-iwae_1000")
 Results = dict[str, list[dict]]  # experiment key -> results.json of each seed
@@ -146,12 +146,12 @@ def _beta(runs, results, betas, figures: Path, data_dir, device) -> Section:
 
 @torch.no_grad()
 def _gallery(run_dirs: list[Path], betas, path: Path, data_dir, device) -> Path:
-    _, model, data = api.load_model(run_dirs[0], device, data_dir)
+    data = load(Run.open(run_dirs[0]).config, data_dir, device)
     first = [int(torch.nonzero(data.test_y == c)[0]) for c in range(10)]
     originals = data.test_x[first]  # the first test image of each digit
     samples, recons = [], []
-    for run in run_dirs:  # the same architecture: load each run's weights into one model
-        model.load_state_dict(load_checkpoint(latest_checkpoint(run / "checkpoints"))[1]["model"])
+    for run in run_dirs:
+        model = Run.open(run).load_model(device)  # EMA weights where the run kept them
         g = torch.Generator(device=originals.device).manual_seed(0)
         samples.append(model.decode(model.sample_z(10, g)).cpu())
         recons.append(model.decode(model.encode(originals)[0]).cpu())

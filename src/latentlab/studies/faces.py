@@ -29,10 +29,12 @@ import torch
 
 from latentlab import api
 from latentlab import config as config_io
+from latentlab.data.load import load
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.reporting.study import write_study_report
+from latentlab.runs import Run
 from latentlab.studies import faces_report as report
 from latentlab.studies import study_threads
 from latentlab.studies.faces_geometry import face_samples, pca_frechet, principal_axes
@@ -80,12 +82,12 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str)
 
     sweep = {beta: _train("faces_vae", f"vae_beta{beta:g}", [*common, f"model.beta={beta}"], **train)
              for beta in b.betas}
-    _, _, data = api.load_model(sweep[b.betas[0]], device, data_dir)
+    data = load(Run.open(sweep[b.betas[0]]).config, data_dir, device)
     x_train, x_test = data.train_x, data.test_x
     pca = principal_axes(x_train, PCA_K)
     g = torch.Generator(device=x_train.device)
 
-    sweep_models = {k: api.load_model(r, device, data_dir)[1] for k, r in sweep.items()}
+    sweep_models = {k: Run.open(r).load_model(device) for k, r in sweep.items()}
     sweep_rows = {k: _measure(m, x_test, pca, b.n_samples, g) for k, m in sweep_models.items()}
     beta = min(b.betas, key=lambda k: sweep_rows[k]["fd"])
     ppca = PPCA(PPCAConfig(z_dim=Z_DIM), tuple(x_train.shape[1:])).to(x_train.device).fit(x_train)
@@ -98,7 +100,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str)
                                 f"eval.iwae_k=[{b.iwae_k}]", "eval.iwae_repeats=[1]"], **train),
     }
     models = {"vae": sweep_models[beta], "ppca": ppca.eval(),
-              **{k: api.load_model(runs[k], device, data_dir)[1] for k in ("ae", "vae_gaussian")}}
+              **{k: Run.open(runs[k]).load_model(device) for k in ("ae", "vae_gaussian")}}
     rows = {"vae": sweep_rows[beta], **{k: _measure(models[k], x_test, pca, b.n_samples, g)
                                         for k in ("ae", "ppca", "vae_gaussian")}}
     with torch.no_grad():

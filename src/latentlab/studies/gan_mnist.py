@@ -18,18 +18,14 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from latentlab import api
 from latentlab.data.datasets import load_images
 from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
 from latentlab.files import atomic_write
-from latentlab.registry import build_model
 from latentlab.reporting.study import Section, Table, write_study_report
+from latentlab.runs import Run
 from latentlab.studies import parallel_workers, run_parallel, study_threads
-from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
-from latentlab.training.device import resolve_device
 from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 from latentlab.viz.figures import loss_curves
@@ -56,17 +52,6 @@ def _train(name: str, preset: str, overrides: list[str], iterations: int, out: P
                                        f"train.checkpoint_every={iterations}"],
                     out=out / "runs" / name, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=False)
     return run, time.perf_counter() - t0, iterations
-
-
-def _trained(run_dir: Path, device) -> torch.nn.Module:
-    """The model of a finished run with its last weights (as api.load_model, without loading the data again)."""
-    config = api.read_run(run_dir)
-    _, state = load_checkpoint(latest_checkpoint(run_dir / "checkpoints"))
-    model = build_model(config.model, (1, 28, 28)).to(resolve_device(device or config.train.device))
-    model.load_state_dict(state["model"])
-    if "ema" in state:
-        model.load_state_dict(state["ema"], strict=False)
-    return model.eval()
 
 
 def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
@@ -104,7 +89,7 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int)
     scores, freqs, grids, rows = {}, {}, [], []
     labels = {"vae.samples": "VAE: x ~ p(x|z) (Bernoulli draws)", "vae.decoder_means": "VAE: E[x|z]"}
     for name, (run_dir, train_s, its) in trained.items():
-        model = _trained(run_dir, device)
+        model = Run.open(run_dir).load_model(device)
         for kind, x in cm.model_samples(model, b["n"], seed=0).items():
             key = name if name != "vae" else f"vae.{kind}"
             q = cm.sample_quality(classifier, x.cpu(), data.test_x, data.test_y)

@@ -32,7 +32,7 @@ from latentlab.files import atomic_write
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
 from latentlab.reporting.study import Section, Table, write_study_report
-from latentlab.training.checkpoint import load_checkpoint
+from latentlab.runs import Run
 from latentlab.viz import adversarial as fig
 
 BUDGETS = {
@@ -251,11 +251,10 @@ def mode_collapse(b: dict, out: Path, data_dir, device, quiet: bool) -> tuple[Se
                             out=out / "runs" / f"{loss}-{dataset}", data_dir=data_dir, device=device, quiet=quiet,
                             evaluate_after=False)
             times[f"{loss}-{dataset}"] = round(time.perf_counter() - t0, 1)
-            _, model, _ = api.load_model(run, device, data_dir)
             steps, modes = [], []
-            for path in sorted((run / "checkpoints").glob("step-*.json")):
-                step, state = load_checkpoint(path)
-                model.load_state_dict(state["model"])
+            trained = Run.open(run)
+            for step, checkpoint in trained.checkpoints().items():
+                model = trained.load_model(device, checkpoint=checkpoint)
                 with torch.no_grad():
                     x = model.sample(b["n_eval"], generator=torch.Generator(device=next(model.parameters()).device)
                                      .manual_seed(0)).cpu()

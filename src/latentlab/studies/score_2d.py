@@ -34,6 +34,7 @@ from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
 from latentlab.reporting.study import Section, write_study_report
+from latentlab.runs import Run
 from latentlab.studies import study_threads
 from latentlab.studies.score_2d_report import METRICS_TEXT, metrics_table, run_checks
 from latentlab.viz import fields as viz
@@ -77,7 +78,7 @@ def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
                 api.train(f"{m}_8gaussians", overrides=[] if started else overrides, out=None if started else run_dir,
                           resume=run_dir if started else None, data_dir=data_dir, device=device, quiet=True)
             results.setdefault(name, {})[m] = json.loads((run_dir / "results.json").read_text())
-            models[m] = api.load_model(run_dir, device, data_dir)[1]
+            models[m] = Run.open(run_dir).load_model(device)
             if not quiet:
                 r = results[name][m]
                 print(f"score-2d {name} {m}: energy {r['sections']['samples']['energy']:.3g} "

@@ -20,9 +20,11 @@ from pathlib import Path
 import torch
 
 from latentlab import api
+from latentlab.data.load import load
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.reporting.study import Section, Table, write_study_report
+from latentlab.runs import Run
 from latentlab.studies import study_threads
 
 BUDGETS = {
@@ -71,7 +73,8 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool) -> Path:
 def latent_knn_accuracy(run_dir: Path, device, data_dir) -> float:
     """Test accuracy of a k-nearest-neighbour vote over the q(z|x) means of KNN_TRAIN training images
     (grey values, not binarized): how much of the label the 2-D code keeps."""
-    _, model, data = api.load_model(run_dir, device, data_dir)
+    run = Run.open(run_dir)
+    model, data = run.load_model(device), load(run.config, data_dir, device)
     z_train = model.encode(data.train_x[:KNN_TRAIN])[0]
     y_train = data.train_y[:KNN_TRAIN]
     correct = 0

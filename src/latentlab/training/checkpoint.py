@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import Tensor
 
@@ -60,23 +61,42 @@ def save_checkpoint(folder: Path, step: int, state: dict) -> Path:
     return stem.with_suffix(".json")
 
 
+def checkpoint_files(folder: Path) -> list[Path]:
+    """The JSON files of the complete checkpoints in `folder`, oldest first."""
+    return sorted(p for p in Path(folder).glob("step-*.json") if _NAME.search(p.name))
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The JSON file of the newest complete checkpoint in `folder`, if any."""
-    found = sorted(p for p in Path(folder).glob("step-*.json") if _NAME.search(p.name))
+    found = checkpoint_files(folder)
     return found[-1] if found else None
 
 
 def load_checkpoint(path: Path) -> tuple[int, dict]:
     """(step, state) of a checkpoint, given its .json path."""
     path = Path(path)
+    meta = _read_meta(path)
+    try:
+        tensors = load_file(str(path.with_suffix(".safetensors")))
+    except (OSError, ValueError, SafetensorError) as e:  # missing, truncated or not safetensors
+        raise UserError(f"checkpoint {path} cannot be read ({e}); delete it to fall back to an earlier one") from None
+    return meta["step"], _join(meta["state"], tensors)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint, read from its .json file alone (no tensor is loaded)."""
+    return _read_meta(Path(path))["step"]
+
+
+def _read_meta(path: Path) -> dict:
     try:
         meta = json.loads(path.read_text())
-        tensors = load_file(str(path.with_suffix(".safetensors")))
     except (OSError, ValueError) as e:
         raise UserError(f"checkpoint {path} cannot be read ({e}); delete it to fall back to an earlier one") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
         raise UserError(
-            f"checkpoint {path} has format {meta.get('format')!r}, this latentlab reads format {FORMAT}; "
+            f"checkpoint {path} has format {found!r}, this latentlab reads format {FORMAT}; "
             "it was written by another version: retrain, or use that version"
         )
-    return meta["step"], _join(meta["state"], tensors)
+    return meta

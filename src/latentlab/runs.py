@@ -1,0 +1,229 @@
+"""`Run`: one training run's directory. The only code that knows its layout:
+
+    runs/<name>/
+      run.json        {"format", "latentlab": version, "x_shape": the data's shape without the batch dim}
+      config.toml     the fully resolved config (non-default values marked)
+      metrics.jsonl   one JSON object per logged step
+      checkpoints/    step-NNNNNNNN.safetensors + step-NNNNNNNN.json
+      figures/        PNGs drawn by the evaluation
+      results.json    the evaluation's numbers
+      report.html     the run's page
+
+    run = Run.open("runs/cs236_vae-20261129-101500")
+    run.step, run.finished, run.results        # read from files, no tensor loaded
+    model = run.model                          # newest checkpoint, EMA weights if any, eval mode; no dataset read
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from latentlab import config as config_io
+from latentlab.config import Config
+from latentlab.errors import UserError
+from latentlab.files import atomic_write, make_dir
+from latentlab.training.checkpoint import checkpoint_files, checkpoint_step, latest_checkpoint, load_checkpoint
+from latentlab.training.device import resolve_device
+
+FORMAT = 1  # bump when the layout of a run directory changes
+
+
+def default_dir(name: str) -> Path:
+    """runs/<name>-<local time>, the folder a run or study gets when no --out is given."""
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Run:
+    """A run directory. `Run.create` starts a new one, `Run.open` checks and opens an existing one."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __fspath__(self) -> str:  # open(run / ...) and Path(run) work wherever a path does
+        return str(self.path)
+
+    # -- the layout
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / "figures"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    # -- creating and opening
+    @classmethod
+    def create(cls, out: str | Path | None, name: str) -> Run:
+        """A new run directory `out` (default runs/<name>-<time>); refuses one that already holds a run."""
+        run = cls(out if out else default_dir(name))
+        if run.meta_path.exists() or run.config_path.exists():
+            raise UserError(f"{run.path} already holds a run; continue it with --resume {run.path}, "
+                            "or choose another --out")
+        make_dir(run.path)
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        """An existing run directory, checked: it exists, and its run.json is readable and of this format."""
+        if isinstance(path, Run):
+            return path
+        run = cls(path)
+        if not run.path.is_dir():
+            raise UserError(f"run directory {run.path} does not exist")
+        run.meta  # noqa: B018 -- reading it checks it
+        return run
+
+    # -- run.json
+    @cached_property
+    def meta(self) -> dict:
+        """The contents of run.json, checked for this version's format."""
+        if not self.meta_path.exists():
+            raise UserError(f"{self.path} is not a latentlab run directory, or one written by an older version "
+                            "(no run.json)")
+        try:
+            meta = json.loads(self.meta_path.read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{self.meta_path} is corrupt (not JSON); train the run again") from None
+        if not isinstance(meta, dict):
+            raise UserError(f"{self.meta_path} is corrupt (not a JSON object); train the run again")
+        if meta.get("format") != FORMAT:
+            raise UserError(f"{self.path} was written by latentlab {meta.get('latentlab', '?')} (run format "
+                            f"{meta.get('format')}); this version reads format {FORMAT}: train it again")
+        return meta
+
+    def write_meta(self, **fields) -> None:
+        """Merge `fields` into run.json (created with the format and the latentlab version if absent)."""
+        from latentlab import __version__
+
+        meta = self.meta if self.meta_path.exists() else {"format": FORMAT, "latentlab": __version__}
+        meta = {**meta, **fields}
+        atomic_write(self.meta_path, json.dumps(meta))
+        self.__dict__["meta"] = meta
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        """The shape of one data point (no batch dim), from run.json.
+
+        A run.json written before the shape was stored lacks it: then the run's dataset is loaded
+        once (from $LATENTLAB_DATA, else ./data) to learn it; `latentlab train --resume` stores it."""
+        return self._x_shape()
+
+    def _x_shape(self, data_dir=None) -> tuple[int, ...]:
+        if "x_shape" not in self.meta:
+            from latentlab.data.load import load
+
+            self.meta["x_shape"] = list(load(self.config, data_dir, "cpu").train_x.shape[1:])
+        return tuple(self.meta["x_shape"])
+
+    # -- config.toml
+    @cached_property
+    def config(self) -> Config:
+        """The run's config, checked against this version's schema."""
+        return self.read_config()
+
+    def read_config(self, overrides: list[str] = ()) -> Config:
+        """The run's config with `overrides` ("a.b=c") applied, checked against this version's schema."""
+        try:
+            raw, _ = config_io.read_toml(self.config_path)
+            return config_io.build(config_io.apply_overrides(raw, list(overrides)))
+        except UserError as e:
+            raise UserError(f"{self.config_path}: {e}") from None
+
+    def write_config(self, config: Config) -> None:
+        atomic_write(self.config_path, config_io.to_toml(config))
+        self.__dict__.pop("config", None)
+
+    # -- checkpoints
+    def latest_checkpoint(self) -> Path | None:
+        """The .json file of the newest complete checkpoint, if any."""
+        return latest_checkpoint(self.checkpoints_dir)
+
+    def checkpoints(self) -> dict[int, Path]:
+        """{step: .json file} of every complete checkpoint, oldest first (read without loading tensors)."""
+        return {checkpoint_step(p): p for p in checkpoint_files(self.checkpoints_dir)}
+
+    @property
+    def step(self) -> int:
+        """The step of the newest checkpoint (0 if none), read from its JSON file: no tensor is loaded."""
+        ckpt = self.latest_checkpoint()
+        return 0 if ckpt is None else checkpoint_step(ckpt)
+
+    @property
+    def finished(self) -> bool:
+        """Trained to config.train.iterations."""
+        return self.step >= self.config.train.iterations
+
+    def load_model(self, device: str | torch.device | None = None, *, checkpoint: Path | None = None,
+                   data_dir=None):
+        """The model with the weights of `checkpoint` (default: the newest), EMA weights where the run
+        kept them, in eval mode, on `device` (default: the config's train.device). No dataset is read
+        (`data_dir` serves only runs whose run.json predates the stored data shape)."""
+        from latentlab.registry import build_model  # every model class: imported only when one is loaded
+
+        checkpoint = checkpoint or self.latest_checkpoint()
+        if checkpoint is None:
+            raise UserError(f"{self.path} has no checkpoint yet: train it first (latentlab train --resume {self.path})")
+        config = self.config
+        x_shape = self._x_shape(data_dir)
+        torch.manual_seed(config.train.seed)  # the initial parameters of training (and the RNG state it left)
+        model = build_model(config.model, x_shape).to(resolve_device(device or config.train.device))
+        _, state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        if "ema" in state:  # the averaged weights (parameters and float buffers)
+            model.load_state_dict(state["ema"], strict=False)
+        return model.eval()
+
+    @cached_property
+    def model(self):
+        """`load_model()`, loaded once."""
+        return self.load_model()
+
+    # -- results.json
+    @property
+    def results(self) -> dict | None:
+        """results.json, or None before the run was evaluated."""
+        if not self.results_path.exists():
+            return None
+        try:
+            return json.loads(self.results_path.read_text())
+        except ValueError:
+            raise UserError(f"{self.results_path} is corrupt (not JSON); recompute it with latentlab eval "
+                            f"{self.path}") from None
+
+    def write_results(self, results: dict, out_dir: str | Path | None = None) -> Path:
+        """Write results.json atomically into the run directory (or into `out_dir`); returns its path."""
+        path = Path(out_dir) / self.results_path.name if out_dir else self.results_path
+        atomic_write(path, json.dumps(results, indent=2))
+        return path
