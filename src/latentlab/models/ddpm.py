@@ -56,6 +56,14 @@ class DDPMConfig:
 
 
 class DDPM(GenerativeModel):
+    """Denoising diffusion probabilistic model (Ho et al. 2020) with ε-prediction.
+
+    Forward:   q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I),  ᾱ_t = Π_{s≤t} (1 - β_s)                    (eq. 4)
+    Reverse:   p_θ(x_{t-1} | x_t) = N(μ̃_t(x_t, x̂_0(x_t, ε_θ)), σ_t² I),  σ_t² = β_t or β̃_t,  x_T ~ N(0, I)
+               (eqs. 6-7, 11, §3.2); sampled by sampling/ddpm.py (Algorithm 2)
+    Objective: L_simple = E_{t, x_0, ε} ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖²                           (eq. 14)
+    """
+
     def __init__(self, config: DDPMConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)

@@ -67,6 +67,16 @@ def frozen(module: nn.Module):
 
 
 class GAN(GenerativeModel):
+    """Generative adversarial network (Goodfellow et al. 2014) with interchangeable objectives.
+
+    Generative model:  z ~ N(0, I),  x = G(z)   (no likelihood: G is trained against a critic D)
+    One iteration:     n_critic steps of D on real x and G(z) with G fixed, then one step of G with D fixed;
+                       e.g. nonsaturating: D minimises -E log D(x) - E log(1 - D(G(z))) (Goodfellow 2014,
+                       eq. 1), G minimises -E log D(G(z)) (§3). `loss` picks minimax, nonsaturating,
+                       least_squares (Mao 2017), wgan_clip (Arjovsky 2017) or wgan_gp (Gulrajani 2017):
+                       the table in this module's docstring, objectives/adversarial.py.
+    """
+
     def __init__(self, config: GANConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)

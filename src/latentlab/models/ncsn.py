@@ -39,6 +39,13 @@ class NCSNConfig:
 
 
 class NCSN(GenerativeModel):
+    """Noise-conditional score network (Song & Ermon 2019) trained by denoising score matching.
+
+    Model:     s_θ(x, σ) = f_θ(x, σ)/σ ≈ ∇_x log p_σ(x),  p_σ = p_data ⊛ N(0, σ²I),  σ_1 > ... > σ_L geometric
+    Objective: L = E_i E_x E_ε ½ σ_i² ‖s_θ(x + σ_i ε, σ_i) + ε/σ_i‖²,  i ~ U{1..L}   (Song & Ermon 2019, eqs. 5-6)
+    Sampling:  x ~ p_θ by annealed Langevin dynamics over the σ ladder (Algorithm 1), from N(0, (1 + σ_1²) I).
+    """
+
     def __init__(self, config: NCSNConfig, x_shape: tuple[int, ...]):
         super().__init__()
         if not 0 < config.sigma_min < config.sigma_max or config.num_sigmas < 2:

@@ -31,6 +31,14 @@ class PPCAConfig:
 
 
 class PPCA(GenerativeModel):
+    """Probabilistic PCA (Tipping & Bishop 1999): a linear-Gaussian latent-variable model with an exact likelihood.
+
+    Generative model:  z ~ N(0, I_q),   x | z ~ N(W z + μ, σ² I_D),   hence   x ~ N(μ, C),  C = W Wᵀ + σ² I_D
+    Posterior:         z | x ~ N(M⁻¹ Wᵀ (x − μ), σ² M⁻¹),   M = Wᵀ W + σ² I_q                (T&B 1999, eqs. 2-6)
+    `fit(x)` sets the maximum-likelihood μ, W, σ² in closed form (eqs. 7-8); `fit_em` is EM (§3.2); `loss`
+    is the exact -log p(x), so gradient training also works. log p(x) goes through the q × q matrix M only.
+    """
+
     def __init__(self, config: PPCAConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)
