@@ -39,6 +39,11 @@ def _with_y(h: Tensor, y: Tensor | None) -> Tensor:
     return h if y is None else torch.cat([h, y], dim=-1)
 
 
+def one_hot(y: Tensor, n_classes: int, like: Tensor) -> Tensor:
+    """Int labels y (...,) as one-hot rows (..., n_classes) in `like`'s dtype: how labels enter the networks."""
+    return F.one_hot(y, n_classes).to(like.dtype)
+
+
 class MLPEncoder(nn.Module):
     """x (+ y) -> 300 -> ELU -> 300 -> ELU -> 2Z: the CS236 homework-2 "v1" encoder."""
 

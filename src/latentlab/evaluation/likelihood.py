@@ -13,6 +13,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from latentlab.models.base import ConditionalLikelihoodBound, GenerativeModel, LikelihoodBound
+from latentlab.objectives.elbo import iwae_key
 
 
 def _chunks(x: Tensor, size: int):
@@ -60,5 +61,5 @@ def bounds(model: GenerativeModel, x: Tensor, *, repeats: int, iwae_k: tuple[int
     bounded = isinstance(model, LikelihoodBound) if y is None else isinstance(model, ConditionalLikelihoodBound)
     if bounded:
         for k, r in zip(iwae_k, iwae_repeats):
-            out[f"-iwae_{k}"] = -iwae(model, x, k, r, chunk, quiet, y=y)
+            out[iwae_key(k)] = -iwae(model, x, k, r, chunk, quiet, y=y)
     return out

@@ -1,9 +1,4 @@
-"""Plain autoencoder: the VAE's networks trained on reconstruction only.
-
-x̂ = decoder(μ(x)), loss = Rec = -log p(x | z = μ(x)) (binary cross-entropy for the Bernoulli
-decoder). No sampling in the latent and no prior term, so nothing pulls the codes towards
-N(0, I): decoding z ~ N(0, I) shows what that costs (docs/protocols.md, section B (b)).
-"""
+"""The plain autoencoder: the VAE's networks trained on reconstruction only."""
 
 from __future__ import annotations
 
@@ -15,6 +10,7 @@ from torch import Tensor
 from latentlab.config import choice
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
+from latentlab.models.priors import StandardNormal
 from latentlab.nn import encoder_decoder
 
 
@@ -28,11 +24,21 @@ class AEConfig:
 
 
 class AE(GenerativeModel):
+    """Autoencoder: a deterministic code z = μ(x) and the VAE's decoder (Hinton & Salakhutdinov 2006).
+
+    Code:     z = μ(x), the mean head of the VAE's encoder
+    Decoder:  p(x|z) = Bern(x; sigmoid(decoder(z)))  (or N(x; decoder(z), x_var·I))
+    loss = Rec = -log p(x | z = μ(x)): the binary cross-entropy for the Bernoulli decoder, summed over pixels.
+    No sampling in the latent and no prior term, so nothing pulls the codes towards N(0, I):
+    `sample` decodes z ~ N(0, I) all the same, to show what that costs (the faces study, docs/protocols.md).
+    """
+
     def __init__(self, config: AEConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)
         self.encoder, self.decoder = encoder_decoder(config.net, self.x_shape, config.z_dim)
         self.observation = Observation(config.likelihood, config.x_var)
+        self.prior = StandardNormal(config.z_dim)  # only to decode draws: the AE was never fitted to it
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The code μ(x) (the encoder's mean head) with variance 0: the AE is deterministic."""
@@ -49,9 +55,8 @@ class AE(GenerativeModel):
         return {"loss": rec, "rec": rec}
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I): the AE was never fitted to a prior, which is the point of docs/protocols.md, section B (b)."""
-        device = next(self.parameters()).device
-        return torch.randn(n, self.config.z_dim, generator=generator, device=device)
+        """z ~ N(0, I), (n, Z): the AE was never fitted to a prior, which is the point of the faces study."""
+        return self.prior.sample(n, generator)
 
     def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.observation.sample(self.decoder(z), generator).view(-1, *self.x_shape)

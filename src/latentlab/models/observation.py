@@ -27,10 +27,15 @@ class Observation:
             return log_bernoulli_with_logits(x, params)
         return log_normal(x, params, params.new_tensor(self.x_var))
 
-    def log_px_given_z(self, decoder, x: Tensor, z: Tensor) -> Tensor:
-        """log p(x|z) for z (..., B, Z) and x (B, ...): one decoder pass over every leading dim; (..., B)."""
-        params = decoder(z.reshape(-1, z.shape[-1])).view(*z.shape[:-1], -1)  # (..., B, D)
-        return self.log_prob(x.flatten(1), params)
+    def log_px_given_z(self, decoder, x: Tensor, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """log p(x|z) (or log p(x|y, z) given one-hot labels y broadcastable to (..., B, Y)) for z (..., B, Z)
+        and x (B, ...): one decoder pass over every leading dim; returns (..., B)."""
+        if y is None:
+            params = decoder(z.reshape(-1, z.shape[-1]))  # (N, D), N = every leading position
+        else:
+            y = y.expand(*z.shape[:-1], -1)  # (..., B, Y)
+            params = decoder(z.reshape(-1, z.shape[-1]), y.reshape(-1, y.shape[-1]))  # (N, D)
+        return self.log_prob(x.flatten(1), params.view(*z.shape[:-1], -1))  # (..., B)
 
     def mean(self, params: Tensor) -> Tensor:
         """E[x|z]: pixel probabilities for Bernoulli, the mean for Gaussian."""

@@ -1,23 +1,21 @@
-"""Variational autoencoder (Kingma & Welling 2014), with β (Higgins et al. 2017) and IWAE (Burda et al. 2016).
-
-Generative model:  z ~ p(z) = N(0, I),   x ~ p(x|z) = Bern(x; sigmoid(decoder(z)))  (or N(decoder(z), x_var·I))
-Inference model:   q(z|x) = N(z; μ(x), diag σ²(x))
-ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) ≤ log p(x);   loss = Rec + β·KL, Rec = -E_q[log p(x|z)].
-"""
+"""The variational autoencoder with a Gaussian encoder and a swappable prior; β-VAE and IWAE training."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from latentlab.config import choice
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
+from latentlab.models.priors import StandardNormal, upgrade_old_prior_keys
 from latentlab.nn import encoder_decoder
-from latentlab.objectives.elbo import iwae_bound, negative_elbo
-from latentlab.probability import kl_normal, log_normal, sample_gaussian
+from latentlab.objectives.elbo import (ELBOTerms, iwae_key, negative_elbo, reparameterised_iwae_bound,
+                                       reparameterised_negative_elbo)
 
 
 @dataclass(frozen=True)
@@ -32,13 +30,26 @@ class VAEConfig:
 
 
 class VAE(GenerativeModel):
-    def __init__(self, config: VAEConfig, x_shape: tuple[int, ...]):
+    """Variational autoencoder (Kingma & Welling 2014), with β (Higgins et al. 2017) and IWAE (Burda et al. 2016).
+
+    Generative model:  z ~ p(z) = N(0, I)  (or the `prior` given),   x ~ p(x|z) = Bern(x; sigmoid(decoder(z)))
+                       (likelihood = "bernoulli") or N(x; decoder(z), x_var·I) ("gaussian")
+    Inference model:   q(z|x) = N(z; μ(x), diag σ²(x)),  μ, σ² = encoder(x)
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) ≤ log p(x)   (K&W 2014, eq. 3), one reparameterised z;
+    loss = Rec + β·KL with Rec = -log p(x|z); with iwae_k = k > 1 the loss is -IWAE-k (Burda et al., eq. 8).
+
+    The prior is an object with log_prob, sample and kl (models/priors.py): N(0, I) by default, whose KL
+    is in closed form (K&W 2014, App. B); the GMVAE passes a trained mixture.
+    """
+
+    def __init__(self, config: VAEConfig, x_shape: tuple[int, ...],
+                 prior: Callable[[int], nn.Module] = StandardNormal):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)
         self.encoder, self.decoder = encoder_decoder(config.net, self.x_shape, config.z_dim)
         self.observation = Observation(config.likelihood, config.x_var)
-        self.register_buffer("z_prior_mean", torch.zeros(config.z_dim))
-        self.register_buffer("z_prior_var", torch.ones(config.z_dim))
+        self.prior = prior(config.z_dim)  # built after the networks: their initial draws come first
+        self.register_load_state_dict_pre_hook(upgrade_old_prior_keys)
 
     # -- the two halves of the model
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -53,41 +64,36 @@ class VAE(GenerativeModel):
         """E[x|z] (pixel probabilities for the Bernoulli decoder), shaped (N, *x_shape)."""
         return self.observation.mean(self.decoder(z)).view(-1, *self.x_shape)
 
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ p(z), (n, Z)."""
+        return self.prior.sample(n, generator)
+
+    def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw x ~ p(x|z), (N, *x_shape)."""
+        return self.observation.sample(self.decoder(z), generator).view(-1, *self.x_shape)
+
     # -- bounds
-    def negative_elbo_terms(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(Rec, KL) with one reparameterised sample, and -ELBO_β = Rec + β·KL; each (B,)."""
-        q_mean, q_var = self.encode(x)
-        z = sample_gaussian(q_mean, q_var)  # (B, Z)
-        rec = -self.log_px_given_z(x, z)  # (B,)
-        kl = kl_normal(q_mean, q_var, self.z_prior_mean, self.z_prior_var)  # (B,) closed form
-        return negative_elbo(rec, kl, self.config.beta), kl, rec
+    def negative_elbo_terms(self, x: Tensor) -> ELBOTerms:
+        """-ELBO(x), KL and Rec with one reparameterised z ~ q(z|x), each (B,)."""
+        return reparameterised_negative_elbo(*self.encode(x), partial(self.log_px_given_z, x), self.prior)
 
     def log_likelihood_bound(self, x: Tensor, k: int) -> Tensor:
-        """IWAE-k lower bound on log p(x), (B,) nats; the KL part is the sampled log q - log p."""
-        q_mean, q_var = self.encode(x)
-        z = sample_gaussian(q_mean.expand(k, *q_mean.shape), q_var.expand(k, *q_var.shape))  # (K, B, Z)
-        log_qz = log_normal(z, q_mean, q_var)  # (K, B)
-        log_pz = log_normal(z, self.z_prior_mean, self.z_prior_var)  # (K, B)
-        return iwae_bound(self.log_px_given_z(x, z), log_pz, log_qz)
+        """IWAE-k lower bound on log p(x), (B,) nats: log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)."""
+        return reparameterised_iwae_bound(*self.encode(x), partial(self.log_px_given_z, x), self.prior, k)
 
     # -- the contract
     def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
         x = batch["x"]
         if self.config.iwae_k > 1:
             niwae = -self.log_likelihood_bound(x, self.config.iwae_k).mean()
-            return {"loss": niwae, f"niwae_{self.config.iwae_k}": niwae}
-        nelbo_beta, kl, rec = (t.mean() for t in self.negative_elbo_terms(x))
-        terms = {"loss": nelbo_beta, "nelbo": rec + kl, "kl": kl, "rec": rec}
+            return {"loss": niwae, iwae_key(self.config.iwae_k): niwae}
+        terms = self.negative_elbo_terms(x)
+        nelbo_beta = negative_elbo(terms.rec, terms.kl, self.config.beta).mean()
+        kl, rec = terms.kl.mean(), terms.rec.mean()
+        logged = {"loss": nelbo_beta, "nelbo": rec + kl, "kl": kl, "rec": rec}
         if self.config.beta != 1.0:
-            terms["nelbo_beta"] = nelbo_beta
-        return terms
-
-    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ p(z) = N(0, I), (n, Z)."""
-        return sample_gaussian(self.z_prior_mean.expand(n, -1), self.z_prior_var.expand(n, -1), generator)
-
-    def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.observation.sample(self.decoder(z), generator).view(-1, *self.x_shape)
+            logged["nelbo_beta"] = nelbo_beta
+        return logged
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> Tensor:
         """x ~ p(x) by ancestral sampling: z ~ p(z), then x ~ p(x|z)."""
