@@ -30,7 +30,7 @@ class AE(GenerativeModel):
     Decoder:  p(x|z) = Bern(x; sigmoid(decoder(z)))  (or N(x; decoder(z), x_var·I))
     loss = Rec = -log p(x | z = μ(x)): the binary cross-entropy for the Bernoulli decoder, summed over pixels.
     No sampling in the latent and no prior term, so nothing pulls the codes towards N(0, I):
-    `sample` decodes z ~ N(0, I) all the same, to show what that costs (the faces study, docs/protocols.md).
+    `sample` decodes z ~ N(0, I) all the same, to show what that costs (docs/protocols.md, section B (b)).
     """
 
     def __init__(self, config: AEConfig, x_shape: tuple[int, ...]):
@@ -55,7 +55,7 @@ class AE(GenerativeModel):
         return {"loss": rec, "rec": rec}
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """z ~ N(0, I), (n, Z): the AE was never fitted to a prior, which is the point of the faces study."""
+        """z ~ N(0, I), (n, Z): the AE was never fitted to a prior (the point of docs/protocols.md, section B (b))."""
         return self.prior.sample(n, generator)
 
     def sample_x_given_z(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:

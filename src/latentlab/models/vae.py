@@ -44,7 +44,7 @@ class VAE(GenerativeModel):
 
     def __init__(self, config: VAEConfig, x_shape: tuple[int, ...],
                  prior: Callable[[int], nn.Module] = StandardNormal):
-        super().__init__()
+        super().__init__()  # config: a VAEConfig, or any with z_dim, net, likelihood and x_var (the GMVAE's)
         self.config, self.x_shape = config, tuple(x_shape)
         self.encoder, self.decoder = encoder_decoder(config.net, self.x_shape, config.z_dim)
         self.observation = Observation(config.likelihood, config.x_var)
