@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from latentlab.errors import UserError
+from latentlab.errors import Interrupted, UserError
 
 
 def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True) -> None:
@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"latentlab {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # Ctrl-C or SIGTERM during training: a checkpoint was written
+        print(f"latentlab {args.command}: {e}", file=sys.stderr)
+        return e.exit_status
     except KeyboardInterrupt:
         print(f"latentlab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -18,12 +18,13 @@ from tqdm.auto import tqdm
 
 from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
-from latentlab.errors import UserError
+from latentlab.errors import Interrupted, UserError
 from latentlab.models.base import GenerativeModel
 from latentlab.files import make_dir
 from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from latentlab.training.distributed import World, average_gradients, gather_rng_states
 from latentlab.training.ema import ema_start, ema_update
+from latentlab.training.interrupt import StopRequest, stop_requests
 from latentlab.training.logging import MetricsLog
 
 
@@ -95,6 +96,7 @@ class Trainer:
         self.ema = ema_start(model) if cfg.ema > 0 else None  # θ_ema by state-dict key (training/ema.py)
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (from checkpoints)
+        self.window: dict[str, dict] = {}  # {phase: {"n": iterations, term: sum}} since the last log record
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -108,6 +110,7 @@ class Trainer:
             "batcher": self.batcher.state_dict(),
             "torch_rng": gather_rng_states(self.world),  # one per rank
             "elapsed": self.elapsed,
+            "log_window": {p: {k: float(v) for k, v in sums.items()} for p, sums in self.window.items()},
         }
         if self.ema is not None:
             state["ema"] = self.ema
@@ -118,7 +121,12 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         for phase, opt in self.optimizers.items():
+            # the moments come from the checkpoint, the settings (lr, betas, ...) from this run's config,
+            # so that `--resume --set train.lr=...` steps at the new rate
+            settings = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
             opt.load_state_dict(state["optimizers"][phase])
+            for group, own in zip(opt.param_groups, settings):
+                group.update(own)
         self.batcher.load_state_dict(state["batcher"])
         if self.ema is not None:
             self.ema = state["ema"]
@@ -126,6 +134,8 @@ class Trainer:
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.elapsed = float(state["elapsed"])
+        self.window = {p: {k: int(v) if k == "n" else v for k, v in sums.items()}
+                       for p, sums in state.get("log_window", {}).items()}
 
     def resume(self) -> bool:
         """Load the newest checkpoint of run_dir, if there is one."""
@@ -145,33 +155,44 @@ class Trainer:
 
     # -- the loop
     def fit(self) -> None:
+        """Train to cfg.iterations. Ctrl-C or SIGTERM (single process) stops after the current
+        iteration with a checkpoint of it, raising `Interrupted`; a second Ctrl-C stops at once."""
         cfg, model = self.cfg, self.model
         model.train()
-        start, window = time.perf_counter() - self.elapsed, {}
+        start = time.perf_counter() - self.elapsed
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=self.quiet or not self.is_main,
                    unit="it", dynamic_ncols=True, mininterval=0.5)
-        while self.step < cfg.iterations:
-            self._schedule_lr()
-            for phase in model.phases:
-                terms = self._phase_step(phase)
-                sums = window.setdefault(phase, {"n": 0})
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach()
-                sums["n"] += 1
-            self.step += 1
-            if self.ema is not None:
-                ema_update(self.ema, model, cfg.ema)
-            bar.update(1)
-            last = self.step == cfg.iterations
-            if self.step % cfg.log_every == 0 or last:
-                self.elapsed = time.perf_counter() - start
-                bar.set_postfix(self._log(window), refresh=False)
-                window = {}
-            if self.step % cfg.checkpoint_every == 0 or last:
-                self.elapsed = time.perf_counter() - start
-                self.save()
-        bar.close()
+        signals = stop_requests() if self.world.size == 1 else contextlib.nullcontext(StopRequest())
+        with bar, signals as stop:
+            while self.step < cfg.iterations:
+                self._schedule_lr()
+                for phase in model.phases:
+                    terms = self._phase_step(phase)
+                    sums = self.window.setdefault(phase, {"n": 0})
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v.detach()
+                    sums["n"] += 1
+                self.step += 1
+                if self.ema is not None:
+                    ema_update(self.ema, model, cfg.ema)
+                bar.update(1)
+                last, stopping = self.step == cfg.iterations, bool(stop)
+                if self.step % cfg.log_every == 0 or last:
+                    self.elapsed = time.perf_counter() - start
+                    bar.set_postfix(self._log(self.window), refresh=False)
+                    self.window = {}
+                if self.step % cfg.checkpoint_every == 0 or last or stopping:
+                    self.elapsed = time.perf_counter() - start
+                    saved = self.save()
+                    if stopping and not last:
+                        raise Interrupted(self._stopped(stop.signal, saved))
         model.eval()
+
+    def _stopped(self, signal_name: str, checkpoint: Path | None) -> str:
+        if checkpoint is None:
+            return f"{signal_name} stopped training at step {self.step}; no run directory, so nothing was saved"
+        return (f"{signal_name} stopped training at step {self.step} of {self.cfg.iterations}; checkpoint "
+                f"{checkpoint.with_suffix('')} written; continue with: latentlab train --resume {self.run_dir}")
 
     def _phase_step(self, phase: str) -> dict[str, torch.Tensor]:
         batch = self.batcher.next()
