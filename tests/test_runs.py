@@ -88,7 +88,7 @@ def test_step_is_read_without_tensors(tmp_path):
     run, _ = _fake_run(tmp_path / "run", step=12)
     (run.checkpoints_dir / "step-00000012.safetensors").write_bytes(b"not tensors")
     assert run.step == 12 and list(run.checkpoints()) == [12]
-    with pytest.raises(UserError, match="cannot be read"):  # the tensors themselves are unreadable
+    with pytest.raises(UserError, match=r"is damaged \(step-00000012.safetensors is truncated or corrupt\)"):
         run.load_model("cpu")
 
 

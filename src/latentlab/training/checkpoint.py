@@ -72,31 +72,107 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
+class DamagedCheckpoint(UserError):
+    """A checkpoint whose files are missing, truncated, corrupt or foreign. `older` names the newest
+    intact checkpoint before it in the same folder (None if there is none)."""
+
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = Path(path), why
+        self.older = _newest_intact(self.path)
+        stem = self.path.with_suffix("")
+        if self.older is None:
+            todo = "no earlier checkpoint is intact: train the run again"
+        else:
+            todo = (f"the newest intact one is {self.older.with_suffix('').name}: delete {stem.name}.json and "
+                    f"{stem.name}.safetensors to use it (train --resume falls back to it by itself)")
+        super().__init__(f"checkpoint {stem} is damaged ({why}); {todo}")
+
+
 def load_checkpoint(path: Path) -> tuple[int, dict]:
-    """(step, state) of a checkpoint, given its .json path."""
-    path = Path(path)
-    meta = _read_meta(path)
+    """(step, state) of a checkpoint, given its .json path. A missing, truncated, corrupt or foreign
+    file (a pickle renamed .safetensors, say) is a `DamagedCheckpoint`; nothing is ever unpickled."""
     try:
-        tensors = load_file(str(path.with_suffix(".safetensors")))
-    except (OSError, ValueError, SafetensorError) as e:  # missing, truncated or not safetensors
-        raise UserError(f"checkpoint {path} cannot be read ({e}); delete it to fall back to an earlier one") from None
-    return meta["step"], _join(meta["state"], tensors)
+        return _load(Path(path))
+    except _Broken as e:
+        raise DamagedCheckpoint(Path(path), str(e)) from None
 
 
 def checkpoint_step(path: Path) -> int:
     """The step of a checkpoint, read from its .json file alone (no tensor is loaded)."""
-    return _read_meta(Path(path))["step"]
+    try:
+        return _read_meta(Path(path))["step"]
+    except _Broken as e:
+        raise DamagedCheckpoint(Path(path), str(e)) from None
+
+
+class _Broken(Exception):
+    """Why a checkpoint's files cannot be loaded (inside this module; callers get DamagedCheckpoint)."""
+
+
+def _load(path: Path) -> tuple[int, dict]:
+    meta = _read_meta(path)
+    tensors = _read_tensors(path.with_suffix(".safetensors"))
+    try:
+        return meta["step"], _join(meta["state"], tensors)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise _Broken("its .json and .safetensors files do not belong together") from None
 
 
 def _read_meta(path: Path) -> dict:
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"checkpoint {path} cannot be read ({e}); delete it to fall back to an earlier one") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
+        meta = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise _Broken(f"{path.name} is missing") from None
+    except OSError as e:
+        raise _Broken(f"{path.name} cannot be read: {e.strerror}") from None
+    except ValueError:
+        raise _Broken(f"{path.name} is {_what_instead(path)}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int) or "state" not in meta:
+        raise _Broken(f"{path.name} is JSON but not a checkpoint's")
+    if meta.get("format") != FORMAT:
         raise UserError(
-            f"checkpoint {path} has format {found!r}, this latentlab reads format {FORMAT}; "
+            f"checkpoint {path} has format {meta.get('format')!r}, this latentlab reads format {FORMAT}; "
             "it was written by another version: retrain, or use that version"
         )
     return meta
+
+
+def _read_tensors(path: Path) -> dict[str, Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise _Broken(f"{path.name} is missing") from None
+    except OSError as e:
+        raise _Broken(f"{path.name} cannot be read: {e.strerror}") from None
+    except (SafetensorError, ValueError):
+        raise _Broken(f"{path.name} is {_what_instead(path)}") from None
+
+
+def _what_instead(path: Path) -> str:
+    """What a file that failed to parse looks like: empty, a pickle, or cut short / corrupt."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    if not head:
+        return "empty"
+    if head[:1] == b"\x80" or head == b"PK\x03\x04":  # pickle protocol 2+, torch.save's zip
+        return "a pickle (torch.save) file, not safetensors; it was not loaded: unpickling can run code"
+    return "truncated or corrupt"
+
+
+def _newest_intact(path: Path) -> Path | None:
+    """The newest checkpoint before `path` in its folder that loads completely."""
+    match = _NAME.search(path.name)
+    if match is None:
+        return None
+    for older in reversed(checkpoint_files(path.parent)):
+        if int(_NAME.search(older.name).group(1)) >= int(match.group(1)):
+            continue
+        try:
+            _load(older)
+            return older
+        except (_Broken, UserError):
+            continue
+    return None

@@ -10,6 +10,7 @@ is not finite stops the run before it touches the parameters, keeping the last g
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted, UserError
 from latentlab.models.base import GenerativeModel
 from latentlab.files import make_dir
-from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from latentlab.training.checkpoint import (DamagedCheckpoint, checkpoint_files, latest_checkpoint, load_checkpoint,
+                                           save_checkpoint)
 from latentlab.training.distributed import World, average_gradients, gather_rng_states
 from latentlab.training.ema import ema_start, ema_update
 from latentlab.training.interrupt import StopRequest, stop_requests
@@ -138,11 +140,24 @@ class Trainer:
                        for p, sums in state.get("log_window", {}).items()}
 
     def resume(self) -> bool:
-        """Load the newest checkpoint of run_dir, if there is one."""
-        path = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
-        if path is None:
+        """Load the newest intact checkpoint of run_dir, if there is one. Damaged newer ones (a
+        truncated or foreign file) are passed over, saying so on stderr."""
+        found = checkpoint_files(self.checkpoint_dir) if self.checkpoint_dir else []
+        if not found:
             return False
-        self.step, state = load_checkpoint(path)
+        damaged = []
+        for path in reversed(found):
+            try:
+                self.step, state = load_checkpoint(path)
+                break
+            except DamagedCheckpoint as e:
+                damaged.append(e)
+        else:
+            raise UserError(f"no checkpoint in {self.checkpoint_dir} is intact (the newest: {damaged[0].why}); "
+                            "train the run again")
+        if damaged and self.is_main:
+            print(f"latentlab: checkpoint {damaged[0].path.with_suffix('').name} is damaged ({damaged[0].why}); "
+                  f"resuming from {path.with_suffix('').name}, the newest intact one", file=sys.stderr)
         self.load_state_dict(state)
         self.metrics.truncate_after(self.step)
         return True

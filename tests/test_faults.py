@@ -1,0 +1,119 @@
+"""Fault injection on a run directory: a damaged checkpoint costs one line (eval) or a fallback to the
+newest intact one (train --resume), never a traceback, never a good file, and nothing is unpickled."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentlab import cli
+from latentlab.training.checkpoint import load_checkpoint
+
+TRAIN = ["--quiet", "--no-eval", "--set", "train.checkpoint_every=10", "--set", "train.log_every=5",
+         "--set", "eval.figures=false", "--set", "eval.n_samples=100"]
+
+
+class Trap:
+    """Unpickling this runs code: it creates the file `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("faults") / "run"
+    assert cli.main(["train", "gan_8gaussians", "--out", str(run), "--set", "train.iterations=30", *TRAIN]) == 0
+    return run
+
+
+def _snapshot(run: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def _damage(run: Path, fault: str) -> str:
+    """Break the newest checkpoint (step 30) as `fault` says; returns what the line must say about it."""
+    tensors, meta = run / "checkpoints" / "step-00000030.safetensors", run / "checkpoints" / "step-00000030.json"
+    if fault == "truncated":
+        tensors.write_bytes(tensors.read_bytes()[: tensors.stat().st_size // 2])
+        return "step-00000030.safetensors is truncated or corrupt"
+    if fault == "pickle":
+        tensors.write_bytes(pickle.dumps({"model": Trap(run / "UNPICKLED")}, protocol=4))
+        return "step-00000030.safetensors is a pickle (torch.save) file, not safetensors"
+    if fault == "empty":
+        tensors.write_bytes(b"")
+        return "step-00000030.safetensors is empty"
+    if fault == "missing":
+        tensors.unlink()
+        return "step-00000030.safetensors is missing"
+    if fault == "json-truncated":
+        meta.write_bytes(meta.read_bytes()[:100])
+        return "step-00000030.json is truncated or corrupt"
+    if fault == "foreign-pair":  # the JSON of another run beside these tensors
+        meta.write_text('{"format": 1, "step": 30, "state": {"dict": {"model": {"tensor": "/nope"}}}}')
+        return "its .json and .safetensors files do not belong together"
+    raise ValueError(fault)
+
+
+FAULTS = ["truncated", "pickle", "empty", "missing", "json-truncated", "foreign-pair"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_eval_of_a_damaged_checkpoint_is_one_line_naming_the_intact_one(trained, tmp_path, capsys, fault):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    why = _damage(run, fault)
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    stem = run / "checkpoints" / "step-00000030"
+    assert err == (f"latentlab eval: error: checkpoint {stem} is damaged ({why}"
+                   + ("; it was not loaded: unpickling can run code" if fault == "pickle" else "")
+                   + "); the newest intact one is step-00000020: delete step-00000030.json and "
+                     "step-00000030.safetensors to use it (train --resume falls back to it by itself)")
+    assert _snapshot(run) == before  # nothing written, nothing removed
+    assert not (run / "UNPICKLED").exists()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_resume_falls_back_to_the_newest_intact_checkpoint_and_ends_bit_identical(trained, tmp_path, capsys,
+                                                                                  fault):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    reference = (trained / "checkpoints" / "step-00000030.safetensors").read_bytes()
+    why = _damage(run, fault)
+    older = {p: run.joinpath(p).read_bytes() for p in ("checkpoints/step-00000010.json",
+                                                      "checkpoints/step-00000010.safetensors",
+                                                      "checkpoints/step-00000020.safetensors")}
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), *TRAIN]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == (f"latentlab: checkpoint step-00000030 is damaged ({why}"
+                   + ("; it was not loaded: unpickling can run code" if fault == "pickle" else "")
+                   + "); resuming from step-00000020, the newest intact one")
+    # the step-30 tensors written again equal those of the run that was never damaged, to the byte
+    assert (run / "checkpoints" / "step-00000030.safetensors").read_bytes() == reference
+    assert all(run.joinpath(p).read_bytes() == content for p, content in older.items())
+    assert not (run / "UNPICKLED").exists()
+    step, _ = load_checkpoint(run / "checkpoints" / "step-00000030.json")
+    assert step == 30
+
+
+def test_no_intact_checkpoint_is_one_line(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    for p in (run / "checkpoints").glob("*.safetensors"):
+        p.write_bytes(torch.zeros(3).numpy().tobytes())
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), *TRAIN]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"latentlab train: error: no checkpoint in {run / 'checkpoints'} is intact (the newest: "
+                   "step-00000030.safetensors is truncated or corrupt); train the run again")
