@@ -3,8 +3,13 @@ newest intact one (train --resume), never a traceback, never a good file, and no
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ import torch
 from latentlab import cli
 from latentlab.training.checkpoint import load_checkpoint
 
+SRC = Path(__file__).resolve().parents[1] / "src"
 TRAIN = ["--quiet", "--no-eval", "--set", "train.checkpoint_every=10", "--set", "train.log_every=5",
          "--set", "eval.figures=false", "--set", "eval.n_samples=100"]
 
@@ -117,3 +123,38 @@ def test_no_intact_checkpoint_is_one_line(trained, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == (f"latentlab train: error: no checkpoint in {run / 'checkpoints'} is intact (the newest: "
                    "step-00000030.safetensors is truncated or corrupt); train the run again")
+
+
+def test_a_second_process_on_a_busy_run_is_refused_and_a_killed_owner_leaves_a_stale_lock(tmp_path, capsys):
+    """While `train` runs, `eval` and `train --resume` on its directory are refused with one line and
+    change nothing; after a kill -9 the lock is stale, and --resume takes it over and finishes."""
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    owner = subprocess.Popen([sys.executable, "-m", "latentlab.cli", "train", "gan_8gaussians", "--out", str(run),
+                              "--set", "train.iterations=1000000", "--set", "train.checkpoint_every=50", *TRAIN[4:]],
+                             env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not list((run / "checkpoints").glob("step-*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (run / "results.json").write_text("{}")  # a file that must survive the refused eval
+        capsys.readouterr()
+        for command in (["eval", str(run)], ["train", "--resume", str(run), *TRAIN]):
+            before = (run / "results.json").read_bytes(), (run / "config.toml").read_bytes()
+            assert cli.main(command) == 2
+            err = capsys.readouterr().err.strip()
+            assert err.startswith(f"latentlab {command[0]}: error: {run} is in use by `latentlab train` "
+                                  f"(pid {owner.pid} on {socket.gethostname()}, since "), err
+            assert err.endswith("; wait for it to finish or stop it, then run this again") and "\n" not in err
+            assert ((run / "results.json").read_bytes(), (run / "config.toml").read_bytes()) == before
+    finally:
+        owner.kill()  # kill -9: no chance to remove its lock
+        owner.wait()
+    assert (run / "run.lock").exists()
+    step = max(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.json"))
+    assert cli.main(["train", "--resume", str(run), *TRAIN, "--set", f"train.iterations={step + 10}"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == f"latentlab: removing the stale lock {run / 'run.lock'} (process {owner.pid} on " \
+                  f"{socket.gethostname()} no longer exists)"
+    assert not (run / "run.lock").exists()
+    assert load_checkpoint(run / "checkpoints" / f"step-{step + 10:08d}.json")[0] == step + 10

@@ -8,12 +8,14 @@ Every operation takes a run as a `Run` or as the path of its directory.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 import torch
 
 from latentlab import config as config_io
+from latentlab import lockfile
 from latentlab.config import Config
 from latentlab.data import toy2d
 from latentlab.data.batcher import Batcher
@@ -52,7 +54,8 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
     try:
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
-        return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after)
+        with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
+            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after)
     finally:
         distributed.shutdown(world)
 
@@ -100,8 +103,9 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
 
     Returns the results: {"sections": {name: {metric: value}}, "checks": [...], "step", "model", ...}."""
     run = Run.open(run)
-    model = run.load_model(device, data_dir=data_dir)
-    return _evaluate(run, model, load(run.config, data_dir, device), run.config, out=out, quiet=quiet)
+    with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
+        model = run.load_model(device, data_dir=data_dir)
+        return _evaluate(run, model, load(run.config, data_dir, device), run.config, out=out, quiet=quiet)
 
 
 def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,
