@@ -27,6 +27,7 @@ from latentlab.registry import build_model
 from latentlab.runs import FORMAT, Run
 from latentlab.training import distributed
 from latentlab.training.device import resolve_device
+from latentlab.training.resume import check_resume
 from latentlab.training.trainer import Trainer
 
 
@@ -44,10 +45,11 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
 
     Under torchrun every rank runs this; rank 0 alone writes the run directory.
     """
-    name = "config"
+    name, changed = "config", {}
     if resume is not None:
         run = Run.open(resume)
         config = run.read_config(overrides)
+        changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
         config, name = config_io.load(config, overrides)
     world = distributed.init(resolve_device(device or config.train.device))
@@ -55,7 +57,7 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
         with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
-            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after)
+            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed)
     finally:
         distributed.shutdown(world)
 
@@ -72,11 +74,12 @@ def _setup(config: Config, data_dir, device_name: str | None, world: distributed
 
 
 def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
-           evaluate_after) -> Path:
+           evaluate_after, changed: dict) -> Path:
     data, model = _setup(config, data_dir, device, world)
     if world.is_main:
         run.write_meta(x_shape=list(data.train_x.shape[1:]))  # so a model loads without its dataset
-        run.write_config(config)
+        if not resume:
+            run.write_config(config)
     tensors = {"x": data.train_x} if data.train_y is None else {"x": data.train_x, "y": data.train_y}
     batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
                       binarization=config.data.binarize, binarize_seed=config.data.binarize_seed,
@@ -89,6 +92,11 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world)
     if resume and not trainer.resume():
         raise UserError(f"{run.path} has no checkpoint to resume from; start it again with latentlab train")
+    if resume and config.train.iterations < trainer.step:
+        raise UserError(f"train.iterations = {config.train.iterations} is below step {trainer.step}, where "
+                        f"{run.path} already is; give at least {trainer.step}")
+    if resume and changed and world.is_main:
+        run.record_resume(config, trainer.step, changed)
     trainer.fit()
     if trainer.ema is not None:  # evaluate the averaged weights, as Run.load_model does
         model.load_state_dict(trainer.ema, strict=False)

@@ -29,6 +29,7 @@ from latentlab.errors import UserError
 from latentlab.files import atomic_write, make_dir
 from latentlab.training.checkpoint import checkpoint_files, checkpoint_step, latest_checkpoint, load_checkpoint
 from latentlab.training.device import resolve_device
+from latentlab.training.resume import record
 
 FORMAT = 1  # bump when the layout of a run directory changes
 
@@ -163,6 +164,13 @@ class Run:
 
     def write_config(self, config: Config) -> None:
         atomic_write(self.config_path, config_io.to_toml(config))
+        self.__dict__.pop("config", None)
+
+    def record_resume(self, config: Config, step: int, changed: dict) -> None:
+        """config.toml with the values in use from `step` on, headed by one line per resume saying
+        what changed at which step (training/resume.py)."""
+        previous = self.config_path.read_text(encoding="utf-8")
+        atomic_write(self.config_path, record(config_io.to_toml(config), previous, step, changed))
         self.__dict__.pop("config", None)
 
     # -- checkpoints
