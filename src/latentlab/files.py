@@ -1,6 +1,10 @@
-"""Writing files so that a crash, a full disk or a bad path never costs a good file.
+"""Reading and writing files so that a crash, a full disk, a bad path or a damaged file never
+costs a good file or a traceback.
 
-Every file latentlab writes goes through `atomic_write` (bytes or text in hand) or
+Reading: `read_text` and `read_json` turn a missing, unreadable, binary, truncated or foreign file
+into one `UserError` line naming it and saying what to do (`todo`, given by the caller).
+
+Writing: every file latentlab writes goes through `atomic_write` (bytes or text in hand) or
 `atomic_path` (a writer that wants a path, like matplotlib's `savefig` or safetensors'
 `save_file`). Both write a temporary file in the destination's folder, flush and fsync it,
 rename it over the destination (atomic on POSIX), then fsync the folder so the rename itself
@@ -15,16 +19,47 @@ what to do, never a traceback.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from latentlab.errors import UserError
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # no space, quota exceeded, file-size limit
 DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def read_text(path: Path, *, todo: str) -> str:
+    """The UTF-8 text of `path`; a file that is missing, unreadable or not text is one UserError line."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; {todo}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not a file; {todo}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}; {todo}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is corrupt (binary, not text); {todo}") from None
+
+
+def read_json(path: Path, *, todo: str) -> dict[str, Any]:
+    """The JSON object in `path`; a file that is missing, empty, truncated, not JSON or not an object
+    is one UserError line naming it and `todo`."""
+    text = read_text(path, todo=todo)
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        why = "empty" if not text.strip() else f"not JSON, truncated or damaged: {e.msg} at line {e.lineno}"
+        raise UserError(f"{path} is corrupt ({why}); {todo}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} is corrupt (JSON, but not an object); {todo}")
+    return value
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:

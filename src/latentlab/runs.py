@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from functools import cached_property
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import torch
 from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.errors import UserError
-from latentlab.files import atomic_write, make_dir
+from latentlab.files import atomic_write, make_dir, read_json, read_text
 from latentlab.training.checkpoint import checkpoint_files, checkpoint_step, latest_checkpoint, load_checkpoint
 from latentlab.training.device import resolve_device
 from latentlab.training.resume import record
@@ -110,15 +111,10 @@ class Run:
     @cached_property
     def meta(self) -> dict:
         """The contents of run.json, checked for this version's format."""
-        if not self.meta_path.exists():
+        if not self.meta_path.exists() and not self.meta_path.is_symlink():
             raise UserError(f"{self.path} is not a latentlab run directory, or one written by an older version "
-                            "(no run.json)")
-        try:
-            meta = json.loads(self.meta_path.read_text())
-        except (OSError, ValueError):
-            raise UserError(f"{self.meta_path} is corrupt (not JSON); train the run again") from None
-        if not isinstance(meta, dict):
-            raise UserError(f"{self.meta_path} is corrupt (not a JSON object); train the run again")
+                            f"(no run.json: {self.meta_path} is missing)")
+        meta = read_json(self.meta_path, todo="train the run again")
         if meta.get("format") != FORMAT:
             raise UserError(f"{self.path} was written by latentlab {meta.get('latentlab', '?')} (run format "
                             f"{meta.get('format')}); this version reads format {FORMAT}: train it again")
@@ -156,8 +152,13 @@ class Run:
 
     def read_config(self, overrides: list[str] = ()) -> Config:
         """The run's config with `overrides` ("a.b=c") applied, checked against this version's schema."""
+        text = read_text(self.config_path, todo="restore it from a copy, or train the run again")
         try:
-            raw, _ = config_io.read_toml(self.config_path)
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise UserError(f"{self.config_path} is corrupt (not valid TOML: {e}); restore it from a copy, "
+                            "or train the run again") from None
+        try:
             return config_io.build(config_io.apply_overrides(raw, list(overrides)))
         except UserError as e:
             raise UserError(f"{self.config_path}: {e}") from None
@@ -169,7 +170,7 @@ class Run:
     def record_resume(self, config: Config, step: int, changed: dict) -> None:
         """config.toml with the values in use from `step` on, headed by one line per resume saying
         what changed at which step (training/resume.py)."""
-        previous = self.config_path.read_text(encoding="utf-8")
+        previous = read_text(self.config_path, todo="restore it from a copy")
         atomic_write(self.config_path, record(config_io.to_toml(config), previous, step, changed))
         self.__dict__.pop("config", None)
 
@@ -222,13 +223,9 @@ class Run:
     @property
     def results(self) -> dict | None:
         """results.json, or None before the run was evaluated."""
-        if not self.results_path.exists():
+        if not self.results_path.exists() and not self.results_path.is_symlink():
             return None
-        try:
-            return json.loads(self.results_path.read_text())
-        except ValueError:
-            raise UserError(f"{self.results_path} is corrupt (not JSON); recompute it with latentlab eval "
-                            f"{self.path}") from None
+        return read_json(self.results_path, todo=f"recompute it with latentlab eval {self.path}")
 
     def write_results(self, results: dict, out_dir: str | Path | None = None) -> Path:
         """Write results.json atomically into the run directory (or into `out_dir`); returns its path."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from latentlab.errors import UserError
-from latentlab.files import atomic_write
+from latentlab.files import atomic_write, read_json, read_text
 from latentlab.reporting.page import ENV, data_uri, fmt_number
 from latentlab.training.logging import read_metrics
 from latentlab.viz.figures import loss_curves
@@ -38,19 +38,22 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
 
 def _run_view(run_dir: Path, index: int) -> dict:
     config_path = run_dir / "config.toml"
-    if not config_path.is_file():
+    if not run_dir.is_dir() or not (config_path.exists() or config_path.is_symlink()):
         raise UserError(
-            f"{run_dir} is not a latentlab run directory (no config.toml); "
+            f"{run_dir} is not a latentlab run directory (no config.toml at {config_path}); "
             "pass a folder written by `latentlab train`, like runs/<name>"
         )
-    config_text = config_path.read_text(encoding="utf-8")
+    config_text = read_text(config_path, todo="restore it from a copy, or train the run again")
     try:
         config = tomllib.loads(config_text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{config_path} is not valid TOML ({e}); fix or re-create it") from None
+    if not isinstance(config.get("model"), dict):
+        raise UserError(f"{config_path} has no [model] table: it is not a run's config; restore it from a copy, "
+                        "or train the run again")
     results = _read_results(run_dir / "results.json")
     metrics_path = run_dir / "metrics.jsonl"
-    records = read_metrics(metrics_path) if metrics_path.is_file() else []
+    records = read_metrics(metrics_path) if metrics_path.exists() else []
     model = config.get("model")
     return {
         "anchor": f"run-{index}",
@@ -72,13 +75,10 @@ def _run_view(run_dir: Path, index: int) -> dict:
 
 
 def _read_results(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}); re-run `latentlab eval`") from None
-    if not isinstance(results, dict) or not isinstance(results.get("sections"), dict):
+    if not path.exists() and not path.is_symlink():
+        return None  # not evaluated yet
+    results = read_json(path, todo="re-run `latentlab eval`")
+    if not isinstance(results.get("sections"), dict):
         raise UserError(f"{path} has no \"sections\" table; re-create it with `latentlab eval`")
     return results
 
