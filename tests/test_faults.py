@@ -3,6 +3,7 @@ newest intact one (train --resume), never a traceback, never a good file, and no
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -206,3 +207,44 @@ def test_a_damaged_run_file_is_one_line_naming_it(trained, tmp_path, capsys, nam
     assert len(err.splitlines()) == 1 and str(run / name) in err, err
     assert _snapshot(run) == before
     assert not (run / "UNPICKLED").exists()
+
+
+def test_kill_9_at_any_moment_then_resume_ends_bit_identical(tmp_path, capsys):
+    """SIGKILL a run again and again — before its first checkpoint, between checkpoints, and (with a
+    checkpoint every step) very likely inside checkpoint writes — resuming each time: the last
+    checkpoint's tensors and the training log equal those of a run never killed."""
+    steps = ["--set", "train.iterations=25", "--set", "train.checkpoint_every=1", "--set", "train.log_every=3",
+             "--quiet", "--no-eval"]
+    whole = tmp_path / "whole"
+    assert cli.main(["train", "gan_8gaussians", "--out", str(whole), *steps]) == 0
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "latentlab.cli", "train"]
+    rng = torch.Generator().manual_seed(0)
+    kills = 0
+    for attempt in range(4):
+        cmd = base + (["gan_8gaussians", "--out", str(run)] if attempt == 0 else ["--resume", str(run)]) + steps
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seen = len(list((run / "checkpoints").glob("step-*.json")))
+        deadline = time.monotonic() + 120
+        if attempt > 0:  # the first is killed before any checkpoint exists
+            while (len(list((run / "checkpoints").glob("step-*.json"))) <= seen and proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
+            time.sleep(float(torch.rand(1, generator=rng)) * 0.05)  # somewhere in the next step or its write
+        else:
+            while not (run / "config.toml").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+    assert kills >= 3
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), *steps]) == 0
+    last = "checkpoints/step-00000025.safetensors"
+    assert (run / last).read_bytes() == (whole / last).read_bytes()
+    strip = [{k: v for k, v in json.loads(line).items() if k != "time"}
+             for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k != "time"}
+                     for line in (whole / "metrics.jsonl").read_text().splitlines()]

@@ -9,6 +9,7 @@ Every operation takes a run as a `Run` or as the path of its directory.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -90,8 +91,10 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
         batcher = SemiSupervisedBatcher(batcher, x_l, y_l, seed=config.train.seed,
                                         binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
     trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world)
-    if resume and not trainer.resume():
-        raise UserError(f"{run.path} has no checkpoint to resume from; start it again with latentlab train")
+    if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
+        trainer.metrics.truncate_after(0)
+        if world.is_main:
+            print(f"latentlab: {run.path} has no checkpoint yet; training it from step 0", file=sys.stderr)
     if resume and config.train.iterations < trainer.step:
         raise UserError(f"train.iterations = {config.train.iterations} is below step {trainer.step}, where "
                         f"{run.path} already is; give at least {trainer.step}")
