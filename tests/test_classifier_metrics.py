@@ -84,6 +84,10 @@ def test_classifier_is_cached_hashed_and_reproducible(data_root, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")  # a corrupted cache is refused, not used
     with pytest.raises(cm.UserError, match="SHA-256"):
         cm.feature_classifier(data, recipe, tmp_path / "a")
+    record_path = weights.with_suffix(".json")
+    record_path.write_text(record_path.read_text()[:40])  # a record cut short is one line naming it
+    with pytest.raises(cm.UserError, match=rf"^{record_path} is corrupt \(not JSON, truncated or damaged: "):
+        cm.feature_classifier(data, recipe, tmp_path / "a")
 
 
 def test_classifier_refuses_other_data():

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from latentlab.errors import UserError
-from latentlab.files import atomic_path, atomic_write
+from latentlab.files import atomic_path, atomic_write, read_json
 
 ARCHITECTURE = 1  # bump when MNISTClassifier or the training loop changes: part of the cache key
 
@@ -137,7 +137,7 @@ def feature_classifier(data, recipe: Recipe = STANDARD, cache_dir: Path | None =
     weights, record_path = folder / f"{recipe.name}.safetensors", folder / f"{recipe.name}.json"
     net = MNISTClassifier().to(data.train_x.device)
     if weights.exists() and record_path.exists():
-        record = json.loads(record_path.read_text())
+        record = read_json(record_path, todo=f"delete it and {weights} to train the classifier again")
         if sha256(weights) != record.get("sha256"):
             raise UserError(f"{weights} does not match the SHA-256 in {record_path}; delete both to retrain it")
         net.load_state_dict(load_file(weights, device=str(data.train_x.device)))
