@@ -1,5 +1,7 @@
 """The VAE family against its own mathematics, and every registered model's smoke test."""
 
+import re
+
 import pytest
 import torch
 
@@ -106,3 +108,11 @@ def test_conv_networks_reject_sizes_not_divisible_by_4():
 
     with pytest.raises(UserError, match="divisible by 4"):
         tiny_vae(net="conv").__class__(VAEConfig(net="conv"), (1, 30, 30))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_class_states_its_equations_and_source(name):
+    """help(Model) shows the model: its own class docstring, with an equation and a dated citation."""
+    doc = vars(MODELS[name][0]).get("__doc__") or ""
+    assert "=" in doc, f"{name}: no equation in the class docstring"
+    assert re.search(r"\b(19|20)\d\d\b", doc), f"{name}: no source (author, year) in the class docstring"
