@@ -39,3 +39,61 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- studies at the quick budget
+
+STUDY_DATA = {  # study -> the data file it needs under the data root (None: generated data only)
+    "cs236-hw2": "mnist/train-images-idx3-ubyte.gz", "faces": "faces/olivettifaces.mat",
+    "faces-frey": "frey_faces/frey_rawface.mat", "elbo-1d": None, "vae-2d": "mnist/train-images-idx3-ubyte.gz",
+    "score-2d": None, "gan-theory": None, "gan-mnist": "mnist/train-images-idx3-ubyte.gz",
+}
+_QUICK: dict[str, Path] = {}  # study -> its folder, run once per test session
+
+
+def run_study(name: str, out: Path, *args: str) -> tuple[int, str]:
+    """`latentlab study NAME --budget quick --out OUT --quiet [args]` in this process: (exit status, stderr).
+
+    Every run also checkpoints halfway (train.checkpoint_every is not in the math: the saved config stays
+    the study's), so a test can cut a run back to an unfinished state; gan-mnist trains in this process.
+    """
+    import contextlib
+    import dataclasses
+    import io
+
+    from latentlab.cli import main
+    from latentlab.studies import gan_mnist
+    from latentlab.training.trainer import Trainer
+
+    init = Trainer.__init__
+
+    def halfway(self, *a, **k):
+        init(self, *a, **k)
+        self.cfg = dataclasses.replace(self.cfg, checkpoint_every=min(self.cfg.checkpoint_every,
+                                                                      max(1, self.cfg.iterations // 2)))
+
+    root = real_data_root() if STUDY_DATA[name] else None
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
+        mp.setattr(Trainer, "__init__", halfway)
+        mp.setattr(gan_mnist, "parallel_workers", lambda *a: 1)
+        mp.setenv("LATENTLAB_CACHE", str(out.parent / "cache"))  # the quick classifier of gan-mnist stays in tmp
+        code = main(["study", name, "--budget", "quick", "--out", str(out), "--quiet",
+                     *(["--data-dir", str(root)] if root else []), *args])
+    return code, err.getvalue()
+
+
+@pytest.fixture
+def quick_study(tmp_path_factory):
+    """name -> the folder of that study run once at the quick budget in this session (skipped without its data)."""
+    def get(name: str) -> Path:
+        need, root = STUDY_DATA[name], real_data_root()
+        if need and (root is None or not (root / need).exists()):
+            pytest.skip(f"{need} is not on this machine (set LATENTLAB_DATA)")
+        if name not in _QUICK:
+            out = tmp_path_factory.mktemp(name) / "study"
+            code, err = run_study(name, out)
+            assert code == 0, err
+            _QUICK[name] = out
+        return _QUICK[name]
+    return get

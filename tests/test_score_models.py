@@ -15,7 +15,7 @@ from latentlab.models.ncsn import NCSN, NCSNConfig
 from latentlab.objectives.score_matching import denoising_score_matching
 from latentlab.registry import build_model
 from latentlab.sampling import ancestral_sample, annealed_langevin
-from latentlab.studies import study_threads
+from latentlab.studies.base import study_threads
 
 
 @pytest.mark.parametrize("name", ["ncsn", "ddpm"])

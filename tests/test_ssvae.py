@@ -11,7 +11,7 @@ from latentlab.data.batcher import Batcher
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import accuracy
-from latentlab.evaluation.references import REFERENCES, evaluate_checks
+from latentlab.evaluation.references import REFERENCES, Reference, evaluate_checks
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.probability import kl_normal, log_bernoulli_with_logits
 from latentlab.training.trainer import Trainer
@@ -110,9 +110,17 @@ def test_accuracy_and_its_checks():
 
     x, y = torch.zeros(10, 1, 2, 2), torch.tensor([0] * 7 + [1] * 3)
     assert accuracy(Fixed(), x, y, chunk=3) == pytest.approx(70.0)
-    assert [c["passed"] for c in evaluate_checks(REFERENCES["cs236_ssvae_gw0"], {"accuracy": 70.0})] == [True]
-    assert [c["passed"] for c in evaluate_checks(REFERENCES["cs236_ssvae_gw0"], {"accuracy": 78.5})] == [False]
-    assert [c["passed"] for c in evaluate_checks(REFERENCES["cs236_ssvae_gw1"], {"accuracy": 92.4})] == [False]
+    ref = Reference("bounds", {}, checks=[("a", "within", 10.0, 1.0), ("b", "between", 2.0, 3.0), ("c", ">=", 5.0),
+                                          ("d", "<=", 5.0)])
+
+    def passed(**values):
+        return [c["passed"] for c in evaluate_checks(ref, values)]
+
+    assert passed(a=11.0, b=2.0, c=5.0, d=5.0) == [True] * 4  # every bound is inclusive
+    assert passed(a=11.01, b=3.01, c=4.99, d=5.01) == [False] * 4
+    assert passed(a=8.99, b=1.99) == [False, False]  # below the lower bounds; c and d missing: skipped
+    for key, metric in (("cs236_ssvae_gw0", "accuracy"), ("cs236_ssvae_gw1", "accuracy")):  # one check each
+        assert [c["name"].split()[0] for c in evaluate_checks(REFERENCES[key], {metric: 0.0})] == [metric]
 
 
 def test_labelled_stream_config_is_checked():

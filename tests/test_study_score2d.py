@@ -1,14 +1,15 @@
 """`latentlab study score-2d --budget quick` end to end: runs, results beside floors, figures, one report."""
 
+import base64
 import json
+
+from conftest import run_study
 
 from latentlab.cli import main
 
 
-def test_score_2d_quick_study_writes_runs_figures_and_report(tmp_path, capsys):
-    out = tmp_path / "study"
-    assert main(["study", "score-2d", "--budget", "quick", "--out", str(out), "--quiet"]) == 0
-    assert "report:" in capsys.readouterr().out
+def test_score_2d_quick_study_writes_runs_figures_and_report(quick_study):
+    out = quick_study("score-2d")
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]) == {"8gaussians", "moons"}
     for name, per_model in summary["results"].items():
@@ -28,10 +29,12 @@ def test_score_2d_quick_study_writes_runs_figures_and_report(tmp_path, capsys):
         assert {f"{name}-samples.png", f"{name}-field-ncsn.png", f"{name}-field-ddpm.png",
                 f"{name}-trajectories.png"} <= figures
     html = (out / "report.html").read_text()
-    assert "energy distance" in html and "floor" in html and html.count("data:image/png;base64") == 8
+    assert "energy distance" in html and "floor" in html
+    for png in (out / "figures").glob("*.png"):  # each named figure is the one embedded in the page
+        assert base64.b64encode(png.read_bytes()).decode() in html, png
     # the same command again reuses the finished runs: same numbers, figures and report redrawn
     (out / "runs" / "ddpm-moons" / "results.json").unlink()  # as if interrupted after training
-    assert main(["study", "score-2d", "--budget", "quick", "--out", str(out), "--quiet"]) == 0
+    assert run_study("score-2d", out) == (0, "")
     again = json.loads((out / "summary.json").read_text())
     assert "3 finished runs reused" in again["conditions"]
     assert again["results"]["8gaussians"] == summary["results"]["8gaussians"]

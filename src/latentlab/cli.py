@@ -11,6 +11,8 @@ import sys
 
 from latentlab.errors import Interrupted, UserError
 
+BUDGETS = ("quick", "standard", "full")  # of every study: quick (seconds, the tests), standard (minutes), full
+
 
 def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True) -> None:
     if data:
@@ -53,9 +55,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("study", help="run a study: train what it needs, write its figures and report.html")
     p.add_argument("name", help="the study (latentlab study --list shows them)", nargs="?")
-    p.add_argument("--budget", choices=("quick", "standard", "full"), default="standard",
+    p.add_argument("--budget", choices=BUDGETS, default="standard",
                    help="quick: seconds (tests); standard: minutes on a 2-core CPU (default); full: the original protocol")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/study-<name>-<time>)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/study-<name>-<time>); rerunning "
+                   "into the same folder reuses finished runs and resumes interrupted ones")
     p.add_argument("--list", action="store_true", help="list the studies")
     _common(p)
 
@@ -103,15 +106,9 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.name not in known:
             raise UserError(f"unknown study '{args.name}'; known: {', '.join(known) or 'none yet'}")
-        from pathlib import Path
+        from latentlab.runs import default_dir
 
-        from latentlab.files import make_dir
-        from latentlab.runs import Run, default_dir
-
-        out = Path(args.out) if args.out else default_dir(f"study-{args.name}")
-        if Run(out).meta_path.exists():
-            raise UserError(f"{out} holds a training run, not a study; choose another --out")
-        make_dir(out)
+        out = args.out or default_dir(f"study-{args.name}")
         report = known[args.name].run(out, args.budget, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
         print(f"report: {report}")
     elif args.command == "bench":

@@ -27,7 +27,7 @@ class Section:
     text: str = ""
     tables: list[Table] = field(default_factory=list)
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png path)
-    checks: list[dict] = field(default_factory=list)  # {"name", "passed", "value"}
+    checks: list = field(default_factory=list)  # studies.Check, or {"name", "passed", "value"}
 
 
 def write_study_report(out: Path, *, name: str, title: str, budget: str, sections: list[Section],
@@ -40,11 +40,15 @@ def write_study_report(out: Path, *, name: str, title: str, budget: str, section
                         "rows": [[fmt_number(c) if not isinstance(c, str) else c for c in r] for r in t.rows]}
                        for t in s.tables],
             "figures": [{"caption": c, "uri": data_uri(Path(p).read_bytes())} for c, p in s.figures],
-            "checks": [{"name": c["name"], "passed": bool(c["passed"]),
-                        "value": None if c.get("value") is None else fmt_number(c["value"])} for c in s.checks],
+            "checks": [_check_view(c if isinstance(c, dict) else vars(c)) for c in s.checks],
         }
         for s in sections
     ]
     html = ENV.get_template("study.html.j2").render(name=name, title=title, budget=budget, intro=intro,
                                                     elapsed=elapsed, sections=view)
     return atomic_write(out, html)
+
+
+def _check_view(c: dict) -> dict:
+    return {"name": c["name"], "passed": bool(c["passed"]),
+            "value": None if c.get("value") is None else fmt_number(c["value"])}

@@ -1,41 +1,21 @@
 """Studies: one module per study. Each trains what it needs through the public API, then
-writes its figures, tables and one report.html into its output folder.
+writes its figures, tables, summary.json and one report.html into its output folder.
 
 A study module provides `run(out: Path, budget: str, *, data_dir, device, quiet) -> Path`
-(the report's path). Budgets: `quick` runs in seconds (the tests use it), `standard` in
-minutes on a 2-core CPU (the default), `full` is the original protocol (may want a GPU).
+(the report's path), written as a body on the shared helper (`studies.base.study`). Budgets:
+`quick` runs in seconds (the tests use it), `standard` in minutes on a 2-core CPU (the default),
+`full` is the original protocol (may want a GPU).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from types import ModuleType
 
 import torch
-
-BUDGETS = ("quick", "standard", "full")
-
-
-@contextmanager
-def study_threads() -> Iterator[int]:
-    """Run a study's block with one intra-op thread unless OMP_NUM_THREADS is set; restores the count after.
-
-    Studies train small networks in many short steps. On a 2-core CPU that other work shares, every
-    parallel region waits for a descheduled second thread: the faces conv VAE step measured 550 ms
-    with 2 threads and 50-60 ms with 1 under a load average of 5. On an idle machine a second thread
-    can gain at most 2×: set OMP_NUM_THREADS=2 to have it.
-    """
-    before = torch.get_num_threads()
-    threads = int(os.environ.get("OMP_NUM_THREADS") or 1)
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
 
 
 def _set_threads(threads: int) -> None:

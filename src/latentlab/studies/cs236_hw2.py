@@ -12,22 +12,18 @@ Budgets: full = the protocol exactly (the presets as they are, one seed: 2-6 tim
 iterations of standard, and the full-test evaluation); standard = 10,000 iterations (SSVAE
 5,000), two seeds for the models with published numbers (mean ± sd), the subset evaluation
 only — measured 54 minutes on a shared 2-core CPU (one thread, other jobs running); quick = a
-few iterations (the tests). Under other jobs, OMP_NUM_THREADS=1 was several times faster than 2.
+few iterations (the tests). Under other jobs, OMP_NUM_THREADS=1 was several times faster than 2, so the
+study runs with one intra-op thread unless OMP_NUM_THREADS says otherwise (`studies.base.study_threads`).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentlab import api
-from latentlab import config as config_io
-from latentlab.errors import UserError
-from latentlab.files import atomic_write
-from latentlab.reporting.study import write_study_report
+from latentlab.runs import Run
 from latentlab.studies import cs236_hw2_report as report
+from latentlab.studies.base import Study, study
 
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -81,44 +77,31 @@ EXPERIMENTS = (
 )
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
-    """Train and evaluate every experiment of the homework under `budget`; returns report.html."""
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
-    b, out, t0 = BUDGETS[budget], Path(out), time.perf_counter()
-    runs: dict[str, list[Path]] = {}
+@study("cs236-hw2", BUDGETS)
+def run(s: Study, b: Budget) -> Path:
+    """Train and evaluate every experiment of the homework under the budget; returns report.html."""
+    trained: dict[str, list[Run]] = {}
     for exp in EXPERIMENTS:
         for seed in (b.seeds if exp.seeded else b.seeds[:1]):
-            runs.setdefault(exp.key, []).append(
-                _train(exp, b, seed, out / "runs", data_dir=data_dir, device=device, quiet=quiet))
-    runs["beta_1"] = runs["vae"][:1]  # β = 1 is the VAE itself: same config, same seed
-    results = {key: [json.loads((r / "results.json").read_text()) for r in paths] for key, paths in runs.items()}
-    sections = report.sections(runs, results, BETAS, out / "figures", data_dir=data_dir, device=device)
-    summary = report.summary(runs, results, budget, time.perf_counter() - t0)
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    if not quiet:
+            name = exp.key if len(b.seeds) == 1 or not exp.seeded else f"{exp.key}-seed{seed}"
+            trained.setdefault(exp.key, []).append(s.run(name, exp.preset, overrides(exp, b, seed)))
+    trained["beta_1"] = trained["vae"][:1]  # β = 1 is the VAE itself: same config, same seed
+    runs = {key: [r.path for r in rs] for key, rs in trained.items()}
+    results = {key: [r.results for r in rs] for key, rs in trained.items()}
+    sections = report.sections(runs, results, BETAS, s.out / "figures", data_dir=s.data_dir, device=s.device)
+    summary = report.summary(runs, results)
+    if not s.quiet:
         print(report.summary_lines(summary))
-    return write_study_report(
-        out / "report.html", name="cs236-hw2", title="CS236 homework 2: the VAE family on MNIST",
-        budget=budget, sections=sections, intro=report.intro(budget, b),
-        elapsed=f"{summary['elapsed_s'] / 60:.1f} min in all")
+    return s.finish(summary, title="CS236 homework 2: the VAE family on MNIST", sections=sections,
+                    intro=report.intro(s.budget, b))
 
 
-def _train(exp: Experiment, b: Budget, seed: int, root: Path, *, data_dir, device, quiet) -> Path:
+def overrides(exp: Experiment, b: Budget, seed: int) -> list[str]:
+    """The overrides of one experiment's preset under budget b."""
     overrides = [*exp.overrides, *b.train, f"train.seed={seed}"]
     if exp.group in b.iterations:
         overrides.append(f"train.iterations={b.iterations[exp.group]}")
     overrides += b.eval_test if exp.group == "cvae" else b.eval_cs236
     if not (b.all_figures or exp.shown):
         overrides.append("eval.figures=false")
-    name = exp.key if len(b.seeds) == 1 or not exp.seeded else f"{exp.key}-seed{seed}"
-    run_dir, common = root / name, dict(data_dir=data_dir, device=device, quiet=quiet)
-    if not quiet:
-        print(f"[cs236-hw2] {name}: {exp.preset} {' '.join(overrides)}", flush=True)
-    if (run_dir / "config.toml").exists():  # the study ran here before: reuse or continue that run
-        if (run_dir / "config.toml").read_text() != config_io.to_toml(config_io.load(exp.preset, overrides)[0]):
-            raise UserError(f"{run_dir} holds a run with another config; give the study another --out")
-        if (run_dir / "results.json").exists():
-            return run_dir
-        return api.train(None, resume=run_dir, **common)
-    return api.train(exp.preset, overrides=overrides, out=run_dir, **common)
+    return overrides

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import torch
 
-from latentlab.data.load import load
 from latentlab.reporting.study import Section, Table
-from latentlab.runs import Run
+from latentlab.studies.base import Check
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
 
 BOUNDS = ("nelbo", "kl", "rec", "-iwae_1", "-iwae_10", "-iwae_100", "-iwae_1000")
@@ -40,9 +39,9 @@ def _reference(results: Results, key: str, metric: str) -> str:
     return f"{mean:g}" if sd is None else f"{mean:g} ± {sd:g}"
 
 
-def _checks(results: Results, key: str, label: str) -> list[dict]:
+def _checks(results: Results, key: str, label: str) -> list[Check]:
     seeds = len(results[key])
-    return [{**c, "name": f"{label}{f' (seed {i})' if seeds > 1 else ''}: {c['name']}"}
+    return [Check(f"{label}{f' (seed {i})' if seeds > 1 else ''}: {c['name']}", c["passed"], c.get("value"))
             for i, r in enumerate(results[key]) for c in r["checks"]]
 
 
@@ -73,8 +72,7 @@ def _vae_gmvae(runs, results) -> Section:
         vae, gmvae = _values(results, "vae", "subset", m), _values(results, "gmvae", "subset", m)
         if None not in vae + gmvae and vae:
             g, v = statistics.fmean(gmvae), statistics.fmean(vae)
-            below.append({"name": f"GMVAE below the VAE on the subset: {m} {g:.2f} < {v:.2f}", "passed": g < v,
-                          "value": g - v})
+            below.append(Check(f"GMVAE below the VAE on the subset: {m} {g:.2f} < {v:.2f}", g < v, g - v))
     return Section(
         "VAE and GMVAE (z = 10; GMVAE prior: 500 trained Gaussians)",
         text="The GMVAE's KL is the one-sample estimate log q(z|x) - log p_mix(z); both models' -IWAE-k use the "
@@ -170,10 +168,9 @@ def _timings(runs, results) -> Section:
     return Section("Timings", tables=[Table(["run", "iterations", "train (s)", "eval (s)"], rows)])
 
 
-def summary(runs, results: Results, budget: str, elapsed_s: float) -> dict:
+def summary(runs, results: Results) -> dict:
     """Every number of the study in one JSON-able dict."""
-    return {"budget": budget, "elapsed_s": round(elapsed_s, 1),
-            "runs": {key: [{"run": str(p), "step": r["step"], "sections": r["sections"],
+    return {"runs": {key: [{"run": str(p), "step": r["step"], "sections": r["sections"],
                             "checks": [{"name": c["name"], "passed": c["passed"]} for c in r["checks"]],
                             "elapsed": r.get("elapsed", {})} for p, r in zip(runs[key], rs)]
                      for key, rs in results.items()}}

@@ -19,8 +19,6 @@ landscape, 1,000 steps (about a minute); full = finer grids, 3,000 steps.
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +26,10 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from latentlab.errors import UserError
-from latentlab.files import atomic_write
 from latentlab.models.scalar_vae import ScalarVAE, ScalarVAEConfig, elbo, kl_to_posterior, log_joint, log_px
 from latentlab.probability import LOG_2PI
-from latentlab.reporting.study import Section, Table, write_study_report
-from latentlab.studies import study_threads
+from latentlab.reporting.study import Section, Table
+from latentlab.studies.base import Check, Study, study
 from latentlab.viz.elbo import elbo_figure
 
 VARIANTS = {"linear": 1.5, "tanh": 1.5, "square": 1.0}  # decoder f -> the θ* that generates the data
@@ -52,46 +48,33 @@ class Budget:
 BUDGETS = {"quick": Budget(16, 12, 40), "standard": Budget(141, 81, 1000), "full": Budget(281, 161, 3000)}
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
-    """Compute, draw and report every variant under `budget` (CPU, float64); returns the report's path."""
-    with study_threads():
-        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet)
-
-
-def _run(out: Path, budget: str, *, data_dir, device, quiet: bool) -> Path:
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
-    b, out, t0 = BUDGETS[budget], Path(out), time.perf_counter()
+@study("elbo-1d", BUDGETS)
+def run(s: Study, b: Budget) -> Path:
+    """Compute, draw and report every variant under the budget (CPU, float64); returns the report's path."""
     results, sections = {}, []
     for decoder, theta_star in VARIANTS.items():
         numbers, arrays = study_variant(decoder, theta_star, b)
-        path = elbo_figure(arrays, out / "figures" / f"elbo_{decoder}.png",
+        path = elbo_figure(arrays, s.out / "figures" / f"elbo_{decoder}.png",
                            title=f"f(z) = {_F[decoder]}: data from θ* = {theta_star}, σ = {SIGMA}, N = {N_POINTS}")
         results[decoder] = numbers
         sections.append(_section(decoder, numbers, path))
-    summary = {"study": "elbo-1d", "budget": budget, "sigma": SIGMA, "n_points": N_POINTS, "variants": results,
-               "elapsed_s": round(time.perf_counter() - t0, 1)}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    if not quiet:
-        for d, r in results.items():
-            print(f"elbo-1d {d}: max_θ [log p − max_φ ELBO] = {r['max_best_gap']:.3g} nats "
-                  f"(min {r['min_best_gap']:.3g}); |gap − KL| ≤ {r['max_gap_kl_error']:.2g}; "
-                  f"path end θ = {r['end_theta']:.4f}, φ = {r['end_phi']:.4f}, "
-                  f"gap {r['end_gap']:.3g}; θ_ML = {r['theta_ml']:.4f}")
-        print(f"elbo-1d: {summary['elapsed_s']:.0f} s")
+    for d, r in results.items():
+        s.log(f"{d}: max_θ [log p − max_φ ELBO] = {r['max_best_gap']:.3g} nats (min {r['min_best_gap']:.3g}); "
+              f"|gap − KL| ≤ {r['max_gap_kl_error']:.2g}; path end θ = {r['end_theta']:.4f}, φ = {r['end_phi']:.4f}, "
+              f"gap {r['end_gap']:.3g}; θ_ML = {r['theta_ml']:.4f}")
     overview = Table(["decoder f(z)", "max_θ gap of the best ELBO", "min_θ gap of the best ELBO", "θ_ML",
                       "θ at the end of ELBO ascent", "gap there"],
                      [[_F[d], r["max_best_gap"], r["min_best_gap"], r["theta_ml"], r["end_theta"], r["end_gap"]]
                       for d, r in results.items()],
                      note="gap = log p_θ(x) − ELBO, nats per data point; best ELBO = max over φ at each θ "
                           "of the grid.")
-    return write_study_report(
-        out / "report.html", name="elbo-1d", title="Feel your ELBO: a VAE with one decoder and one encoder weight",
-        budget=budget, sections=[Section("Overview", tables=[overview]), *sections],
+    return s.finish(
+        {"sigma": SIGMA, "n_points": N_POINTS, "variants": results},
+        title="Feel your ELBO: a VAE with one decoder and one encoder weight",
+        sections=[Section("Overview", tables=[overview]), *sections],
         intro=("p(z) = N(0, 1), p_θ(x|z) = N(θ f(z), σ²), q_φ(z|x) = N(φx/(φ² + σ²), σ²/(φ² + σ²)) — "
-               "the exact "
-               "posterior of the linear model with weight φ. Every curve is computed by quadrature, in float64."),
-        elapsed=f"{summary['elapsed_s']:.0f} s")
+               "the exact posterior of the linear model with weight φ. Every curve is computed by quadrature, "
+               "in float64."))
 
 
 _F = {"linear": "z", "tanh": "tanh z", "square": "z²"}
@@ -188,25 +171,23 @@ def _section(decoder: str, r: dict, figure: Path) -> Section:
             ["end of ascent: θ, φ", f"{r['end_theta']:.4f}, {r['end_phi']:.4f}"],
             ["end of ascent: ELBO, log p(x), gap", f"{r['end_elbo']:.4f}, {r['end_log_px']:.4f}, {r['end_gap']:.3g}"],
             ["log p(x) at θ_ML", r["log_px_at_ml"]]]
-    checks = [{"name": "gap = KL(q_φ(z|x) || p_θ(z|x)) by quadrature (to 1e-6)",
-               "passed": r["max_gap_kl_error"] < 1e-6, "value": r["max_gap_kl_error"]}]
+    checks = [Check("gap = KL(q_φ(z|x) || p_θ(z|x)) by quadrature (to 1e-6)", r["max_gap_kl_error"] < 1e-6,
+                    r["max_gap_kl_error"])]
     if decoder == "linear":
         rows.insert(1, ["max |log p by quadrature − closed form N(0, θ² + σ²)|", r["max_closed_form_error"]])
-        checks += [{"name": "quadrature log p(x) = closed form (to 1e-8)", "passed": r["max_closed_form_error"] < 1e-8,
-                    "value": r["max_closed_form_error"]},
-                   {"name": "each ELBO(θ; φ) curve touches log p(x) at θ = φ (gap < 1e-9)",
-                    "passed": abs(r["touch_gap"]) < 1e-9, "value": r["touch_gap"]},
-                   {"name": "max gap between log p(x) and the best ELBO < 1e-3 nats",
-                    "passed": r["max_best_gap"] < 1e-3,
-                    "value": r["max_best_gap"]}]
+        checks += [Check("quadrature log p(x) = closed form (to 1e-8)", r["max_closed_form_error"] < 1e-8,
+                         r["max_closed_form_error"]),
+                   Check("each ELBO(θ; φ) curve touches log p(x) at θ = φ (gap < 1e-9)", abs(r["touch_gap"]) < 1e-9,
+                         r["touch_gap"]),
+                   Check("max gap between log p(x) and the best ELBO < 1e-3 nats", r["max_best_gap"] < 1e-3,
+                         r["max_best_gap"])]
         text = ("q_φ is the exact posterior when φ = θ, so every ELBO curve touches the black curve there and the "
                 "best ELBO is log p(x) itself; ascent ends on the diagonal, near θ_ML.")
     else:
-        checks += [{"name": "no φ closes the gap at any θ: min over θ of the best gap > 1e-6 nats "
-                            "(the quadrature error is ~1e-11)", "passed": r["min_best_gap"] > 1e-6,
-                    "value": r["min_best_gap"]},
-                   {"name": "the gap is clearly positive: max over θ of the best gap > 0.01 nats",
-                    "passed": r["max_best_gap"] > 0.01, "value": r["max_best_gap"]}]
+        checks += [Check("no φ closes the gap at any θ: min over θ of the best gap > 1e-6 nats "
+                         "(the quadrature error is ~1e-11)", r["min_best_gap"] > 1e-6, r["min_best_gap"]),
+                   Check("the gap is clearly positive: max over θ of the best gap > 0.01 nats",
+                         r["max_best_gap"] > 0.01, r["max_best_gap"])]
         shape = " (it has two modes, ±√(x/θ))" if decoder == "square" else " (it is skewed)"
         text = (f"The posterior is not in q's Gaussian family{shape}, so the best ELBO stays below log p(x) for "
                 "every θ, and ELBO ascent stops at a θ that differs from θ_ML: the model is pulled towards "

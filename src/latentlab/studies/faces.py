@@ -15,28 +15,21 @@ axes of the training faces — a pretrained-network-free stand-in for FID (lower
 Budgets: quick = 10 iterations of batch 16 per run (the tests); standard = 1,500 iterations (batch 64,
 300 epochs of Olivetti) per run, β ∈ {0.25, 0.5, 1}, IWAE-1000; full = 5,000 iterations and
 β ∈ {0.1, 0.25, 0.5, 1}.
-Running it again with the same --out reuses the finished runs.
+Running it again with the same --out reuses the finished runs and resumes an interrupted one.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from latentlab import api
-from latentlab import config as config_io
 from latentlab.data.load import load
-from latentlab.errors import UserError
-from latentlab.files import atomic_write
 from latentlab.models.ppca import PPCA, PPCAConfig
-from latentlab.reporting.study import write_study_report
-from latentlab.runs import Run
 from latentlab.studies import faces_report as report
-from latentlab.studies import study_threads
+from latentlab.studies.base import Study, study
 from latentlab.studies.faces_geometry import face_samples, pca_frechet, principal_axes
 
 
@@ -62,84 +55,56 @@ DATASETS = {  # overrides of [data] for the presets (which are Olivetti at 24×2
 Z_DIM, STEPS, PCA_K = 16, 20, 20
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False,
-        dataset: str = "olivetti_faces") -> Path:
-    """Train, fit and compare the three models under `budget`; returns the report's path."""
-    with study_threads():
-        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet, dataset=dataset)
-
-
-def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, dataset: str) -> Path:
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
-    if dataset not in DATASETS:
-        raise UserError(f"the faces study runs on {', '.join(DATASETS)}, not '{dataset}'")
-    b, out, t0 = BUDGETS[budget], Path(out), time.perf_counter()
+def body(s: Study, b: Budget, dataset: str) -> Path:
+    """Train, fit and compare the three models under the budget on `dataset`; returns the report's path."""
     common = [*DATASETS[dataset], f"train.iterations={b.iterations}", f"train.batch_size={b.batch_size}",
               f"model.z_dim={Z_DIM}",
               f"eval.figures={'true' if b.figures else 'false'}"]
-    train = dict(root=out / "runs", data_dir=data_dir, device=device, quiet=quiet)
 
-    sweep = {beta: _train("faces_vae", f"vae_beta{beta:g}", [*common, f"model.beta={beta}"], **train)
-             for beta in b.betas}
-    data = load(Run.open(sweep[b.betas[0]]).config, data_dir, device)
+    sweep = {beta: s.run(f"vae_beta{beta:g}", "faces_vae", [*common, f"model.beta={beta}"]) for beta in b.betas}
+    data = load(sweep[b.betas[0]].config, s.data_dir, s.device)
     x_train, x_test = data.train_x, data.test_x
     pca = principal_axes(x_train, PCA_K)
     g = torch.Generator(device=x_train.device)
 
-    sweep_models = {k: Run.open(r).load_model(device) for k, r in sweep.items()}
+    sweep_models = {k: s.model(r) for k, r in sweep.items()}
     sweep_rows = {k: _measure(m, x_test, pca, b.n_samples, g) for k, m in sweep_models.items()}
     beta = min(b.betas, key=lambda k: sweep_rows[k]["fd"])
     ppca = PPCA(PPCAConfig(z_dim=Z_DIM), tuple(x_train.shape[1:])).to(x_train.device).fit(x_train)
     x_var = float(f"{ppca.sigma2.item():.3g}")
     runs = {
         "vae": sweep[beta],
-        "ae": _train("faces_ae", "ae", common, **train),
-        "vae_gaussian": _train("faces_vae", "vae_gaussian",
-                               [*common, 'model.likelihood="gaussian"', "model.beta=1.0", f"model.x_var={x_var}",
-                                f"eval.iwae_k=[{b.iwae_k}]", "eval.iwae_repeats=[1]"], **train),
+        "ae": s.run("ae", "faces_ae", common),
+        "vae_gaussian": s.run("vae_gaussian", "faces_vae",
+                              [*common, 'model.likelihood="gaussian"', "model.beta=1.0", f"model.x_var={x_var}",
+                               f"eval.iwae_k=[{b.iwae_k}]", "eval.iwae_repeats=[1]"]),
     }
     models = {"vae": sweep_models[beta], "ppca": ppca.eval(),
-              **{k: Run.open(runs[k]).load_model(device) for k in ("ae", "vae_gaussian")}}
+              **{k: s.model(runs[k]) for k in ("ae", "vae_gaussian")}}
     rows = {"vae": sweep_rows[beta], **{k: _measure(models[k], x_test, pca, b.n_samples, g)
                                         for k in ("ae", "ppca", "vae_gaussian")}}
     with torch.no_grad():
         rows["ppca"]["log_px"] = float(ppca.log_prob(x_test).double().mean())
         rows["ppca"]["log_px_train"] = float(ppca.log_prob(x_train).double().mean())
-    gaussian = json.loads((runs["vae_gaussian"] / "results.json").read_text())["sections"]["full_test"]
+    gaussian = runs["vae_gaussian"].results["sections"]["full_test"]
     rows["vae_gaussian"]["log_px"] = -gaussian[f"-iwae_{b.iwae_k}"]
 
-    figures = report.figures(models, sweep_models, x_train, pca, out / "figures", g, steps=STEPS)
+    figures = report.figures(models, sweep_models, x_train, pca, s.out / "figures", g, steps=STEPS)
     summary = {
-        "study": "faces", "budget": budget, "dataset": dataset, "z_dim": Z_DIM, "image_shape": list(x_train.shape[1:]),
+        "dataset": dataset, "z_dim": Z_DIM, "image_shape": list(x_train.shape[1:]),
         "n_train": len(x_train), "n_test": len(x_test), "iterations": b.iterations, "iwae_k": b.iwae_k,
         "beta_sweep": {f"{k:g}": v for k, v in sweep_rows.items()}, "beta": beta,
         "test_fd": pca_frechet(x_test, pca), "ppca_sigma2": ppca.sigma2.item(), "gaussian_x_var": x_var,
         "models": rows, "walk": figures["walk"], "walk_plane": figures["walk_plane"],
-        "runs": {k: str(r) for k, r in runs.items()},
-        "elapsed_s": round(time.perf_counter() - t0, 1),
+        "runs": {k: str(r.path) for k, r in runs.items()},
     }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    if not quiet:
-        print(report.summary_lines(summary))
-    return write_study_report(
-        out / "report.html", name="faces", title="Faces: autoencoder vs VAE vs probabilistic PCA",
-        budget=budget, sections=report.sections(summary, figures), intro=report.intro(summary),
-        elapsed=f"{summary['elapsed_s'] / 60:.1f} min in all")
+    if not s.quiet:
+        print(report.summary_lines({**summary, "budget": s.budget, "elapsed_s": s.elapsed_s}))
+    return s.finish(summary, title="Faces: autoencoder vs VAE vs probabilistic PCA",
+                    sections=report.sections(summary, figures), intro=report.intro(summary))
 
 
-def _train(preset: str, name: str, overrides: list[str], *, root: Path, data_dir, device, quiet) -> Path:
-    """Train (or reuse, if this --out already holds it) one run of the study."""
-    run_dir = root / name
-    if not quiet:
-        print(f"[faces] {name}: {preset} {' '.join(overrides)}", flush=True)
-    if (run_dir / "config.toml").exists():
-        if (run_dir / "config.toml").read_text() != config_io.to_toml(config_io.load(preset, overrides)[0]):
-            raise UserError(f"{run_dir} holds a run with another config; give the study another --out")
-        if (run_dir / "results.json").exists():
-            return run_dir
-        return api.train(None, resume=run_dir, data_dir=data_dir, device=device, quiet=quiet)
-    return api.train(preset, overrides=overrides, out=run_dir, data_dir=data_dir, device=device, quiet=quiet)
+run = study("faces", BUDGETS)(partial(body, dataset="olivetti_faces"))
 
 
 # ----------------------------------------------------------------------------- measurements

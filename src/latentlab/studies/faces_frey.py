@@ -3,5 +3,6 @@
 from functools import partial
 
 from latentlab.studies import faces
+from latentlab.studies.base import study
 
-run = partial(faces.run, dataset="frey_faces")
+run = study("faces-frey", faces.BUDGETS)(partial(faces.body, dataset="frey_faces"))

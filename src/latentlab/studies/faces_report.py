@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from latentlab.reporting.study import Section, Table
+from latentlab.studies.base import Check
 from latentlab.studies.faces_geometry import bend, chord_plane, face_samples, project
 from latentlab.viz import faces as viz
 
@@ -109,8 +110,8 @@ def sections(s: dict, figs: dict) -> list[Section]:
                 text="The VAE decodes faces from anywhere the prior puts mass; the AE was never asked to, so "
                      "most of N(0, I) decodes to faint average faces; P-PCA samples carry its pixel noise σ.",
                 tables=[fd], figures=[("(a) VAE samples, (b) AE decoding z ~ N(0, I), P-PCA samples", p["collages"])],
-                checks=[{"name": "the VAE's samples are closer to faces than the AE's (PCA-Fréchet distance)",
-                         "passed": m["vae"]["fd"] < m["ae"]["fd"], "value": m["vae"]["fd"]}]),
+                checks=[Check("the VAE's samples are closer to faces than the AE's (PCA-Fréchet distance)",
+                              m["vae"]["fd"] < m["ae"]["fd"], m["vae"]["fd"])]),
         Section("(c) Latent codes of the training set after PCA",
                 text="Dots: codes (VAE: posterior means), on their own first two principal axes; circles: 1σ, 2σ "
                      "of N(0, I), which projects to N(0, I₂) on any two orthonormal axes.",
@@ -125,10 +126,8 @@ def sections(s: dict, figs: dict) -> list[Section]:
                 tables=[walk],
                 figures=[("(e) numbered walk, VAE vs P-PCA, on the training faces' PCA plane", p["walk"]),
                          ("the same walks on the plane of their own largest bend", p["walk_chord"])],
-                checks=[{"name": "the P-PCA walk is straight (bend < 1e-4)", "passed": s["walk"]["ppca"] < 1e-4,
-                         "value": s["walk"]["ppca"]},
-                        {"name": "the VAE walk bends (bend > 0.01)", "passed": s["walk"]["vae"] > 0.01,
-                         "value": s["walk"]["vae"]}]),
+                checks=[Check("the P-PCA walk is straight (bend < 1e-4)", s["walk"]["ppca"] < 1e-4, s["walk"]["ppca"]),
+                        Check("the VAE walk bends (bend > 0.01)", s["walk"]["vae"] > 0.01, s["walk"]["vae"])]),
     ]
 
 

@@ -14,18 +14,16 @@ one single-thread process per core (studies.run_parallel).
 
 from __future__ import annotations
 
-import json
 import time
+from functools import partial
 from pathlib import Path
 
-from latentlab import api
 from latentlab.data.datasets import load_images
 from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
-from latentlab.files import atomic_write
-from latentlab.reporting.study import Section, Table, write_study_report
-from latentlab.runs import Run
-from latentlab.studies import parallel_workers, run_parallel, study_threads
+from latentlab.reporting.study import Section, Table
+from latentlab.studies import parallel_workers, run_parallel
+from latentlab.studies.base import Check, Study, study
 from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 from latentlab.viz.figures import loss_curves
@@ -45,51 +43,31 @@ OBJECTIVES = {  # name -> (preset, overrides)
 IS_TARGET = 8.5
 
 
-def _train(name: str, preset: str, overrides: list[str], iterations: int, out: Path, data_dir, device, quiet):
-    """One `latentlab train` run (a module-level function: run_parallel sends it to a worker process)."""
-    t0 = time.perf_counter()
-    run = api.train(preset, overrides=[*overrides, f"train.iterations={iterations}",
-                                       f"train.checkpoint_every={iterations}"],
-                    out=out / "runs" / name, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=False)
-    return run, time.perf_counter() - t0, iterations
-
-
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
-    with study_threads() as threads:
-        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet, threads=threads)
-
-
-def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int) -> Path:
-    b = BUDGETS[budget]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
-    data = load_images("mnist", data_root(data_dir))
+@study("gan-mnist", BUDGETS)
+def run(s: Study, b: dict) -> Path:
+    """Train the five objectives and the VAE, score their samples with the classifier; returns the report's path."""
+    workers = parallel_workers(s.device, s.threads, len(OBJECTIVES) + 1)
+    bars = not s.quiet and workers == 1  # progress bars of parallel workers would overwrite each other
+    train = partial(s.run, evaluate=False, quiet=not bars)  # a bound method of a dataclass: it pickles
+    jobs, iterations = {}, {}  # the costliest first, so that the workers finish together
+    for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip", "vae"):
+        preset, overrides = OBJECTIVES.get(name, ("cs236_vae", []))
+        its = iterations[name] = b["vae_iterations" if name == "vae" else
+                                   "wgan_iterations" if name.startswith("wgan") else "iterations"]
+        jobs[name] = (train, (name, preset, [*overrides, f"train.iterations={its}", f"train.checkpoint_every={its}"]))
+    s.log(f"training {len(jobs)} models in {workers} process(es) of {s.threads} thread(s)")
+    trained = run_parallel(jobs, workers=workers, threads=s.threads)
+    trained = {name: trained[name] for name in [*OBJECTIVES, "vae"]}
+    data = load_images("mnist", data_root(s.data_dir))  # the runs first: a changed config is refused at once
     t0 = time.perf_counter()
     classifier, record = cm.feature_classifier(data, b["recipe"])
     classifier_s = time.perf_counter() - t0
 
-    workers = parallel_workers(device, threads, len(OBJECTIVES) + 1)
-    bars = not quiet and workers == 1  # progress bars of parallel workers would overwrite each other
-    jobs = {}  # the costliest first, so that the workers finish together
-    for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip"):
-        its = b["wgan_iterations"] if name.startswith("wgan") else b["iterations"]
-        jobs[name] = (_train, (name, *OBJECTIVES[name], its, out, data_dir, device, not bars))
-    jobs["vae"] = (_train, ("vae", "cs236_vae", [], b["vae_iterations"], out, data_dir, device, not bars))
-
-    def finished(name, result):
-        if not quiet:
-            print(f"gan-mnist: {name} trained, {result[2]} iterations in {result[1]:.0f} s", flush=True)
-
-    if not quiet:
-        print(f"gan-mnist: training {len(jobs)} models in {workers} process(es) of {threads} thread(s)", flush=True)
-    trained = run_parallel(jobs, workers=workers, threads=threads, done=finished)
-    trained = {name: trained[name] for name in [*OBJECTIVES, "vae"]}
-
     scores, freqs, grids, rows = {}, {}, [], []
     labels = {"vae.samples": "VAE: x ~ p(x|z) (Bernoulli draws)", "vae.decoder_means": "VAE: E[x|z]"}
-    for name, (run_dir, train_s, its) in trained.items():
-        model = Run.open(run_dir).load_model(device)
+    for name, run in trained.items():
+        its, train_s = iterations[name], read_metrics(run.metrics_path)[-1]["time"]  # training seconds
+        model = s.model(run)
         for kind, x in cm.model_samples(model, b["n"], seed=0).items():
             key = name if name != "vae" else f"vae.{kind}"
             q = cm.sample_quality(classifier, x.cpu(), data.test_x, data.test_y)
@@ -108,22 +86,21 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int)
     gan_is = {k: scores[k]["is"] for k in OBJECTIVES}
     best = max(gan_is, key=gan_is.get)
     checks = [
-        {"name": f"feature classifier test accuracy ≥ 99 % ({record['name']})",
-         "passed": record["test_accuracy"] >= 99.0, "value": record["test_accuracy"]},
-        {"name": f"at least one objective reaches a classifier IS ≥ {IS_TARGET} (best: {best})",
-         "passed": gan_is[best] >= IS_TARGET, "value": gan_is[best]},
-        {"name": "the classifier-feature FID is reported for all five objectives",
-         "passed": all(k in scores for k in OBJECTIVES), "value": len([k for k in OBJECTIVES if k in scores])},
+        Check(f"feature classifier test accuracy ≥ 99 % ({record['name']})", record["test_accuracy"] >= 99.0,
+              record["test_accuracy"]),
+        Check(f"at least one objective reaches a classifier IS ≥ {IS_TARGET} (best: {best})",
+              gan_is[best] >= IS_TARGET, gan_is[best]),
+        Check("the classifier-feature FID is reported for all five objectives", all(k in scores for k in OBJECTIVES),
+              len([k for k in OBJECTIVES if k in scores])),
     ]
     figures = [("100 samples of each model (no selection) and 100 training images",
-                fig.image_panels(grids, out / "samples.png", ncols=4)),
+                fig.image_panels(grids, s.out / "samples.png", ncols=4)),
                ("the classifier's class frequencies of the samples (dotted: 1/10)",
-                fig.class_frequencies(freqs, out / "class_frequencies.png"))]
-    for name, (run_dir, _, _) in trained.items():
-        records = read_metrics(run_dir / "metrics.jsonl")
+                fig.class_frequencies(freqs, s.out / "class_frequencies.png"))]
+    for name, run in trained.items():
+        records = read_metrics(run.metrics_path)
         if records:
-            figures.append((f"{name}: training curves", loss_curves(records, out / f"curves_{name}.png")))
-    elapsed = time.perf_counter() - t_start
+            figures.append((f"{name}: training curves", loss_curves(records, s.out / f"curves_{name}.png")))
     text = (f"{b['n']:,} samples per model against the {len(data.test_x):,} test images. Classifier {record['name']}: "
             f"test accuracy {record['test_accuracy']:.2f} %, SHA-256 {record['sha256']}, "
             f"{'found in the cache' if record['cached'] else f'trained in {classifier_s:.0f} s'} "
@@ -131,14 +108,12 @@ def _run(out: Path, budget: str, *, data_dir, device, quiet: bool, threads: int)
             "class TV is the total variation between the sample's class frequencies and the test labels'. "
             f"GANs: {b['iterations']} generator iterations for minimax, non-saturating and least squares "
             f"(one critic step each), {b['wgan_iterations']} for the Wasserstein objectives (five critic steps each); "
-            f"VAE: cs236_vae for {b['vae_iterations']} iterations. Trained in {workers} process(es) of {threads} "
+            f"VAE: cs236_vae for {b['vae_iterations']} iterations. Trained in {workers} process(es) of {s.threads} "
             "torch thread(s) each.")
     section = Section("Sample quality", text,
                       [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "class TV ↓", "min class share",
                               "iterations", "train s"], rows)], figures, checks)
-    results = {"budget": budget, "classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores,
-               "class_freq": freqs, "checks": checks, "elapsed_s": round(elapsed, 1), "torch_threads": threads, "workers": workers}
-    atomic_write(out / "results.json", json.dumps(results, indent=2))
-    return write_study_report(out / "report.html", name="gan-mnist", title="GAN objectives on MNIST, scored by a "
-                              "classifier of our own", budget=budget, sections=[section], elapsed=f"{elapsed:.0f} s",
-                              intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))
+    summary = {"classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores, "class_freq": freqs,
+               "checks": checks, "torch_threads": s.threads, "workers": workers}
+    return s.finish(summary, title="GAN objectives on MNIST, scored by a classifier of our own", sections=[section],
+                    intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -25,14 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from latentlab import api
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mode_stats
-from latentlab.files import atomic_write
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
-from latentlab.reporting.study import Section, Table, write_study_report
-from latentlab.runs import Run
+from latentlab.reporting.study import Section, Table
+from latentlab.studies.base import Check, Study, study
+from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 
 BUDGETS = {
@@ -94,7 +92,7 @@ def train_discriminator(p, q, loss: str, steps: int, batch: int, seed: int = 0) 
     return net.eval()
 
 
-def optimal_discriminators(b: dict, out: Path) -> tuple[Section, dict]:
+def optimal_discriminators(s: Study, b: dict) -> tuple[Section, dict]:
     """(a): the learned D for three losses against their formulas."""
     p, q = p_data(), p_g(0.0, 1.5)
     dp, dq = p.log_prob(GRID).exp(), q.log_prob(GRID).exp()  # (G,)
@@ -112,13 +110,13 @@ def optimal_discriminators(b: dict, out: Path) -> tuple[Section, dict]:
         err = float((learned - formula).abs()[mask].max())
         results[key] = err
         rows.append([title, label.replace("$", "").replace("\\,", "·"), err])
-        checks.append({"name": f"(a) {title}: max |D - D*| ≤ 0.05 where ½(p_data + p_g) ≥ {NOT_NEGLIGIBLE}",
-                       "passed": err <= 0.05, "value": err})
+        checks.append(Check(f"(a) {title}: max |D - D*| ≤ 0.05 where ½(p_data + p_g) ≥ {NOT_NEGLIGIBLE}",
+                            err <= 0.05, err))
         panels.append((title, learned.numpy(), formula.numpy(), "D* = " + label))
     lim = (GRID >= -5) & (GRID <= 5)
     path = fig.discriminator_fits(GRID[lim].numpy(), dp[lim].numpy(), dq[lim].numpy(),
                                   [(t, l[lim.numpy()], f[lim.numpy()], lab) for t, l, f, lab in panels],
-                                  mask[lim].numpy(), out / "optimal_discriminator.png")
+                                  mask[lim].numpy(), s.out / "optimal_discriminator.png")
     x_range = GRID[mask]
     text = (f"p_data = ½N(-1.5, 0.5²) + ½N(1, 0.7²), p_g = N(0, 1.5²). An MLP 1-128-128-1 (SiLU) is trained for "
             f"{b['d_steps']} Adam steps (3e-3, cosine decay) on {b['batch']} fresh draws of each density per step. "
@@ -128,7 +126,7 @@ def optimal_discriminators(b: dict, out: Path) -> tuple[Section, dict]:
                    [("learned D (dashed) against the formula (solid); densities shaded", path)], checks), results
 
 
-def minimax_value(b: dict, out: Path) -> tuple[Section, dict]:
+def minimax_value(s: Study, b: dict) -> tuple[Section, dict]:
     """(b): V(D_learned, G) against 2·JS - log 4 for p_g = N(μ, 1)."""
     p = p_data()
     lp = p.log_prob(GRID)
@@ -146,12 +144,12 @@ def minimax_value(b: dict, out: Path) -> tuple[Section, dict]:
         exacts.append(exact)
         rows.append([f"{mu:g}", js, exact, v, v - exact])
     gap = float(np.abs(np.array(values) - np.array(exacts)).max())
-    path = fig.value_vs_js(np.array(b["shifts"]), np.array(values), np.array(exacts), out / "minimax_value.png")
+    path = fig.value_vs_js(np.array(b["shifts"]), np.array(values), np.array(exacts), s.out / "minimax_value.png")
     text = (f"p_data as in (a), p_g = N(μ, 1). For each μ a log-loss discriminator is trained as in (a), for "
             f"{b['v_steps']} steps; "
             "V(D, G) = E_p_data log D + E_p_g log(1 - D) is then integrated by quadrature (no sampling noise), "
             "as is JS. V(D, G) ≤ V(D*, G) for every D, so the gap is how far the learned D is from the optimum.")
-    check = {"name": "(b) |V(D_learned, G) - (2·JS - log 4)| ≤ 0.02 nats for every μ", "passed": gap <= 0.02, "value": gap}
+    check = Check("(b) |V(D_learned, G) - (2·JS - log 4)| ≤ 0.02 nats for every μ", gap <= 0.02, gap)
     return Section("(b) The minimax value at the optimum", text,
                    [Table(["μ", "JS (nats)", "2·JS - log 4", "V(D_learned, G)", "gap"], rows)],
                    [("V at the learned optimum against 2·JS - log 4", path)], [check]), {"max_gap": gap}
@@ -193,7 +191,7 @@ def train_segment_critic(theta: float, kind: str, steps: int, seed: int = 0) -> 
     return net.eval()
 
 
-def parallel_segments(b: dict, out: Path) -> tuple[Section, dict]:
+def parallel_segments(s: Study, b: dict) -> tuple[Section, dict]:
     """(c): W1 and JS of the parallel segments, exact and estimated, with their θ-gradients."""
     rows, w1_est, js_est, g_w1, g_js, checks = [], [], [], [], [], []
     worst = 0.0
@@ -219,13 +217,13 @@ def parallel_segments(b: dict, out: Path) -> tuple[Section, dict]:
         if abs(theta) >= 0.5:
             worst = max(worst, rel)
         rows.append([f"{theta:g}", abs(theta), gp_optimum(theta), float(w1), rel, float(dw1), math.log(2), js, float(djs)])
-    checks.append({"name": f"(c) the critic's W1 estimate within 10 % of |θ| for every |θ| ≥ 0.5 (here up to {max(map(abs, b['thetas'])):g})",
-                   "passed": worst <= 0.10, "value": worst})
+    checks.append(Check(f"(c) the critic's W1 estimate within 10 % of |θ| for every |θ| ≥ 0.5 "
+                        f"(here up to {max(map(abs, b['thetas'])):g})", worst <= 0.10, worst))
     thetas = np.array(b["thetas"])
     path = fig.segments(thetas, {"W1 estimate (WGAN-GP critic)": np.array(w1_est),
                                  "JS estimate (log-loss discriminator)": np.array(js_est)},
                         {r"$d\hat W_1/d\theta$ (critic)": np.array(g_w1),
-                         r"$d\hat{JS}/d\theta$ (discriminator)": np.array(g_js)}, out / "parallel_segments.png")
+                         r"$d\hat{JS}/d\theta$ (discriminator)": np.array(g_js)}, s.out / "parallel_segments.png")
     text = (f"For each θ a critic (WGAN-GP, λ = 10) and a log-loss discriminator (MLPs 2-64-64-1, ReLU) are trained "
             f"for {b['seg_steps']} Adam steps (1e-3, β = (0.5, 0.9)) on 256 fresh draws of each segment per step. "
             "Ŵ(θ) = E f(µ₀) - E f(µ_θ) and ĴS = (V(D) + log 4)/2 on 20,000 fresh draws; their derivatives in θ by "
@@ -238,23 +236,20 @@ def parallel_segments(b: dict, out: Path) -> tuple[Section, dict]:
         {"w1_worst_rel_err": worst, "w1_estimates": w1_est, "js_estimates": js_est, "dw1": g_w1, "djs": g_js}
 
 
-def mode_collapse(b: dict, out: Path, data_dir, device, quiet: bool) -> tuple[Section, dict]:
+def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
     """(d): three objectives on 8 and 25 Gaussians through `latentlab train`, modes covered over training."""
     curves, finals, panels, rows, times = {}, {}, {}, [], {}
     for dataset in toy2d.MIXTURES:
         mixture = toy2d.mixture(dataset)
         curves[dataset] = {}
         for loss, (preset, extra) in TOY_OBJECTIVES.items():
-            t0 = time.perf_counter()
-            run = api.train(preset, overrides=[f"data.name={dataset}", f"train.iterations={b['toy_iterations']}",
-                                               f"train.checkpoint_every={b['toy_every']}", *b["toy_data"], *extra],
-                            out=out / "runs" / f"{loss}-{dataset}", data_dir=data_dir, device=device, quiet=quiet,
-                            evaluate_after=False)
-            times[f"{loss}-{dataset}"] = round(time.perf_counter() - t0, 1)
+            run = s.run(f"{loss}-{dataset}", preset,
+                        [f"data.name={dataset}", f"train.iterations={b['toy_iterations']}",
+                         f"train.checkpoint_every={b['toy_every']}", *b["toy_data"], *extra], evaluate=False)
+            times[f"{loss}-{dataset}"] = read_metrics(run.metrics_path)[-1]["time"]  # its training seconds
             steps, modes = [], []
-            trained = Run.open(run)
-            for step, checkpoint in trained.checkpoints().items():
-                model = trained.load_model(device, checkpoint=checkpoint)
+            for step, checkpoint in run.checkpoints().items():
+                model = run.load_model(s.device, checkpoint=checkpoint, data_dir=s.data_dir)
                 with torch.no_grad():
                     x = model.sample(b["n_eval"], generator=torch.Generator(device=next(model.parameters()).device)
                                      .manual_seed(0)).cpu()
@@ -269,13 +264,13 @@ def mode_collapse(b: dict, out: Path, data_dir, device, quiet: bool) -> tuple[Se
                          f"{min(modes)}-{max(modes)}", times[f"{loss}-{dataset}"]])
     n_modes = {d: len(toy2d.mixture(d).means) for d in toy2d.MIXTURES}
     figures = [("modes covered over training (from the checkpoints)",
-                fig.modes_over_training(curves, n_modes, out / "modes_over_training.png"))]
+                fig.modes_over_training(curves, n_modes, s.out / "modes_over_training.png"))]
     for dataset in toy2d.MIXTURES:
         figures.append((f"{dataset}: {b['n_eval']} samples at the end of training (+: the modes)",
                         fig.scatter_panels(panels[dataset], toy2d.mixture(dataset).means, 3,
-                                           out / f"samples_{dataset}.png")))
+                                           s.out / f"samples_{dataset}.png")))
     wgan8 = finals["wgan_gp-8gaussians"]["modes_covered"]
-    checks = [{"name": "(d) WGAN-GP covers 8/8 modes of 8 Gaussians", "passed": wgan8 == 8, "value": wgan8}]
+    checks = [Check("(d) WGAN-GP covers 8/8 modes of 8 Gaussians", wgan8 == 8, wgan8)]
     text = (f"Presets gan_8gaussians (minimax; non-saturating with model.loss) and wgan_gp_8gaussians (critic Adam 2e-4, "
             "generator 4e-5: the two time-scale rule), each for "
             f"{b['toy_iterations']} generator iterations (batch 256, MLPs 3 × 128, z ~ N(0, I₂)), checkpointed every "
@@ -286,25 +281,18 @@ def mode_collapse(b: dict, out: Path, data_dir, device, quiet: bool) -> tuple[Se
     return Section("(d) Mode collapse on mixtures", text, [table], figures, checks), {"runs": finals, "train_s": times}
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
-    b = BUDGETS[budget]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0, results, sections = time.perf_counter(), {"budget": budget}, []
-    for name, part in (("optimal_discriminator", optimal_discriminators), ("minimax_value", minimax_value),
-                       ("parallel_segments", parallel_segments)):
+@study("gan-theory", BUDGETS)
+def run(s: Study, b: dict) -> Path:
+    """Parts (a)-(d) under the budget; returns the report's path. Part (d) trains first, so that a rerun into
+    a folder whose runs have another config is refused before any work (every part seeds itself)."""
+    results, sections = {}, {}
+    for name, part in (("mode_collapse", mode_collapse), ("optimal_discriminator", optimal_discriminators),
+                       ("minimax_value", minimax_value), ("parallel_segments", parallel_segments)):
         t = time.perf_counter()
-        section, results[name] = part(b, out)
+        sections[name], results[name] = part(s, b)
         results[name]["seconds"] = round(time.perf_counter() - t, 1)
-        sections.append(section)
-    t = time.perf_counter()
-    section, results["mode_collapse"] = mode_collapse(b, out, data_dir, device, quiet)
-    results["mode_collapse"]["seconds"] = round(time.perf_counter() - t, 1)
-    sections.append(section)
-    elapsed = time.perf_counter() - t0
-    results["elapsed_s"] = round(elapsed, 1)
-    results["checks"] = [c for s in sections for c in s.checks]
-    atomic_write(out / "results.json", json.dumps(results, indent=2, default=float))
-    return write_study_report(out / "report.html", name="gan-theory", title="GAN theory, numerically",
-                              budget=budget, sections=sections, elapsed=f"{elapsed:.0f} s",
-                              intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))
+    order = ("optimal_discriminator", "minimax_value", "parallel_segments", "mode_collapse")  # (a)-(d)
+    results = {name: results[name] for name in order}
+    results["checks"] = [c for name in order for c in sections[name].checks]
+    return s.finish(results, title="GAN theory, numerically", sections=[sections[name] for name in order],
+                    intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))

@@ -8,34 +8,28 @@ ddpm_8gaussians with data.name set, trained and evaluated through the public API
 distribution, the data beside both models' samples, each model's score field at three noise
 levels (beside the exact field for the mixtures) and the sampling paths, and writes one report.
 
-Runs already finished in OUT/runs are reused and interrupted ones continued, so the same command
-completes an interrupted study or redraws its figures and report without training again.
+Runs already finished in OUT/runs with the same config are reused and interrupted ones continued, so
+the same command completes an interrupted study or redraws its figures and report without training again.
 
 Budgets: quick = two distributions, 200 steps (the tests); standard = the presets (6,000 steps,
 T = 100, 10 σ × 20 Langevin steps) on every distribution but 2spirals; full = every distribution,
 30,000 steps of batch 512, T = 1000, 16 σ × 50 Langevin steps, 5,000 samples per draw.
 
-The study runs under `studies.study_threads` (one intra-op thread unless OMP_NUM_THREADS says
+The study runs under `studies.base.study_threads` (one intra-op thread unless OMP_NUM_THREADS says
 otherwise): on the shared 2-core machine two OpenMP threads made these 128-wide networks 25-40×
 slower per training step than one.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import torch
 
-from latentlab import api
 from latentlab.data import toy2d
-from latentlab.errors import UserError
-from latentlab.files import atomic_write
 from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
-from latentlab.reporting.study import Section, write_study_report
-from latentlab.runs import Run
-from latentlab.studies import study_threads
+from latentlab.reporting.study import Section
+from latentlab.studies.base import Study, study
 from latentlab.studies.score_2d_report import METRICS_TEXT, metrics_table, run_checks
 from latentlab.viz import fields as viz
 
@@ -54,66 +48,46 @@ BUDGETS = {
 }
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
-    """Train, evaluate and draw both models on every distribution of `budget`; returns the report's path."""
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
-    with study_threads():
-        return _run(Path(out), budget, data_dir, device, quiet)
-
-
-def _run(out: Path, budget: str, data_dir, device, quiet: bool) -> Path:
-    b, t0, load0, reused = BUDGETS[budget], time.perf_counter(), _load(), 0
+@study("score-2d", BUDGETS)
+def run(s: Study, b: dict) -> Path:
+    """Train, evaluate and draw both models on every distribution of the budget; returns the report's path."""
+    load0 = _load()
     results: dict[str, dict[str, dict]] = {}
     figures: dict[str, list[tuple[str, Path]]] = {}
     for name in b["distributions"]:
         models = {}
         for m in MODELS:
-            run_dir = out / "runs" / f"{m}-{name}"
-            if (run_dir / "results.json").exists():  # finished by an earlier invocation into this folder
-                reused += 1
-            else:  # new, or interrupted: train it, or continue it from its last checkpoint
-                overrides = [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]]
-                started = (run_dir / "run.json").exists()
-                api.train(f"{m}_8gaussians", overrides=[] if started else overrides, out=None if started else run_dir,
-                          resume=run_dir if started else None, data_dir=data_dir, device=device, quiet=True)
-            results.setdefault(name, {})[m] = json.loads((run_dir / "results.json").read_text())
-            models[m] = Run.open(run_dir).load_model(device)
-            if not quiet:
-                r = results[name][m]
-                print(f"score-2d {name} {m}: energy {r['sections']['samples']['energy']:.3g} "
-                      f"(floor {r['sections']['floor']['energy']:.3g}), train {r['elapsed']['train_s']:.0f} s, "
-                      f"eval {r['elapsed']['eval_s']:.0f} s", flush=True)
-        figures[name] = _figures(models, name, out / "figures", b["figure_n"], b["paths"])
-    elapsed = time.perf_counter() - t0
+            trained = s.run(f"{m}-{name}", f"{m}_8gaussians",
+                            [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]], quiet=True)
+            results.setdefault(name, {})[m] = r = trained.results
+            models[m] = s.model(trained)
+            s.log(f"{name} {m}: energy {r['sections']['samples']['energy']:.3g} "
+                  f"(floor {r['sections']['floor']['energy']:.3g}), train {r['elapsed'].get('train_s', 0):.0f} s, "
+                  f"eval {r['elapsed']['eval_s']:.0f} s")
+        figures[name] = _figures(models, name, s.out / "figures", b["figure_n"], b["paths"])
     conditions = (f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), device "
-                  f"{device or 'auto'}; 1-minute load average {load0} at the start and {_load()} at the end "
+                  f"{s.device or 'auto'}; 1-minute load average {load0} at the start and {_load()} at the end "
                   f"(other processes share the CPU)"
-                  + (f"; {reused} finished runs reused from an earlier invocation (their times are their own)"
-                     if reused else ""))
+                  + (f"; {len(s.reused)} finished runs reused from an earlier invocation (their times are their own)"
+                     if s.reused else ""))
     run_s = sum(r["elapsed"].get("train_s", 0) + r["elapsed"]["eval_s"]
                 for per in results.values() for r in per.values())
     conditions += f"; the runs' own training and evaluation times sum to {run_s / 60:.1f} min"
-    summary = {"study": "score-2d", "budget": budget, "elapsed_s": round(elapsed, 1), "conditions": conditions,
-               "results": {d: {m: {k: r[k] for k in ("sections", "checks", "elapsed", "protocol")}
-                               for m, r in per.items()} for d, per in results.items()}}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
     checks = run_checks(results)
     sections = [Section("Metrics against their floors", text=METRICS_TEXT, tables=[metrics_table(results)],
                         checks=checks)]
     for name, figs in figures.items():
         sections.append(Section(f"{name}", figures=figs))
-    report = write_study_report(
-        out / "report.html", name="score-2d", budget=budget, sections=sections,
+    s.log(f"{sum(c.passed for c in checks)}/{len(checks)} checks passed")
+    summary = {"conditions": conditions,
+               "results": {d: {m: {k: r[k] for k in ("sections", "checks", "elapsed", "protocol")}
+                               for m, r in per.items()} for d, per in results.items()}}
+    return s.finish(
+        summary, sections=sections,
         title="Score-based and diffusion models on 2-D data: learned score fields, samplers, metrics with floors",
         intro=f"NCSN (Song & Ermon 2019) and DDPM (Ho et al. 2020) on {len(results)} standardised 2-D "
               f"distributions; presets ncsn_8gaussians and ddpm_8gaussians with data.name set"
-              f"{''.join(', ' + o for o in b['common'] + b['ncsn'] + b['ddpm'])}. {conditions}.",
-        elapsed=f"{elapsed / 60:.1f} min")
-    if not quiet:
-        passed = sum(c["passed"] for c in checks)
-        print(f"score-2d: {passed}/{len(checks)} checks passed, {elapsed / 60:.1f} min")
-    return report
+              f"{''.join(', ' + o for o in b['common'] + b['ncsn'] + b['ddpm'])}. {conditions}.")
 
 
 @torch.no_grad()

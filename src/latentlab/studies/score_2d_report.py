@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from latentlab.evaluation.sample_metrics import FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, REALS_PER_DRAW
 from latentlab.reporting.study import Table
+from latentlab.studies.base import Check
 
 METRICS_TEXT = (
     f"Each number is the mean over {MODEL_DRAWS} model draws of n samples, each against {REALS_PER_DRAW} fresh "
@@ -46,7 +47,7 @@ def metrics_table(results: dict[str, dict[str, dict]]) -> Table:
              "modes covered: the mean over the model's draws / over real draws.")
 
 
-def run_checks(results: dict[str, dict[str, dict]]) -> list[dict]:
+def run_checks(results: dict[str, dict[str, dict]]) -> list[Check]:
     """Every run's checks (energy within 2× floor; for mixtures all modes, ≥ 90 % within 3σ), named by run."""
-    return [{**c, "name": f"{name}, {model}: {c['name']}"}
+    return [Check(f"{name}, {model}: {c['name']}", c["passed"], c.get("value"))
             for name, per_model in results.items() for model, r in per_model.items() for c in r["checks"]]

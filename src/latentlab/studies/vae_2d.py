@@ -13,19 +13,13 @@ evaluated on the CS236 subset; full = the same, and every bound on the full test
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import torch
 
 from latentlab import api
-from latentlab.data.load import load
-from latentlab.errors import UserError
-from latentlab.files import atomic_write
-from latentlab.reporting.study import Section, Table, write_study_report
-from latentlab.runs import Run
-from latentlab.studies import study_threads
+from latentlab.reporting.study import Section, Table
+from latentlab.studies.base import Study, study
 
 BUDGETS = {
     "quick": ("train.iterations=20", "eval.subset_repeats=1", "eval.iwae_k=[1, 10]", "eval.iwae_repeats=[1, 1]",
@@ -36,41 +30,22 @@ BUDGETS = {
 KNN_K, KNN_TRAIN = 5, 10_000  # neighbours, and training codes the test codes are compared with
 
 
-def run(out: Path, budget: str, *, data_dir=None, device=None, quiet: bool = False) -> Path:
+@study("vae-2d", BUDGETS)
+def run(s: Study, overrides: tuple[str, ...]) -> Path:
     """Train (or reuse) the 2-D-latent VAE and write the study page; returns its path."""
-    with study_threads():
-        return _run(out, budget, data_dir=data_dir, device=device, quiet=quiet)
-
-
-def _run(out: Path, budget: str, *, data_dir, device, quiet: bool) -> Path:
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget '{budget}'; known: {', '.join(BUDGETS)}")
-    out, t0 = Path(out), time.perf_counter()
-    run_dir = out / "runs" / "vae_z2"
-    overrides = ["model.z_dim=2", 'eval.reference=""', *BUDGETS[budget]]
-    if not (run_dir / "results.json").exists():
-        if not quiet:
-            print(f"[vae-2d] cs236_vae {' '.join(overrides)}", flush=True)
-        resume = run_dir if (run_dir / "config.toml").exists() else None
-        api.train(None if resume else "cs236_vae", overrides=[] if resume else overrides, out=run_dir,
-                  resume=resume, data_dir=data_dir, device=device, quiet=quiet)
-    results = json.loads((run_dir / "results.json").read_text())
-    knn = latent_knn_accuracy(run_dir, device, data_dir)
-    summary = {"study": "vae-2d", "budget": budget, "run": str(run_dir), "step": results["step"],
-               "sections": results["sections"], "knn_accuracy": knn, "elapsed_s": round(time.perf_counter() - t0, 1)}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2))
-    if not quiet:
-        bounds = "; ".join(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items())
-                           for name, vals in results["sections"].items())
-        print(f"vae-2d ({budget}, {results['step']} iterations): {bounds}; {KNN_K}-NN accuracy on the 2-D codes "
-              f"{100 * knn:.1f} %; {summary['elapsed_s']:.0f} s")
-    return write_study_report(out / "report.html", name="vae-2d", title="A VAE with a 2-D latent on MNIST",
-                              budget=budget, sections=_sections(run_dir, results, knn),
-                              intro=_intro(results), elapsed=f"{summary['elapsed_s'] / 60:.1f} min in all")
+    vae = s.run("vae_z2", "cs236_vae", ["model.z_dim=2", 'eval.reference=""', *overrides])
+    results = vae.results
+    knn = latent_knn_accuracy(vae, s.device, s.data_dir)
+    bounds = "; ".join(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items())
+                       for name, vals in results["sections"].items())
+    s.log(f"{results['step']} iterations: {bounds}; {KNN_K}-NN accuracy on the 2-D codes {100 * knn:.1f} %")
+    summary = {"run": str(vae.path), "step": results["step"], "sections": results["sections"], "knn_accuracy": knn}
+    return s.finish(summary, title="A VAE with a 2-D latent on MNIST", sections=_sections(vae.path, results, knn),
+                    intro=_intro(results))
 
 
 @torch.no_grad()
-def latent_knn_accuracy(run_dir: Path, device, data_dir) -> float:
+def latent_knn_accuracy(run_dir: Run | Path, device, data_dir) -> float:
     """Test accuracy of a k-nearest-neighbour vote over the q(z|x) means of KNN_TRAIN training images
     (grey values, not binarized): how much of the label the 2-D code keeps."""
     run = Run.open(run_dir)

@@ -1,0 +1,180 @@
+"""What every study shares: the budget check, the thread setting, train / resume / reuse of its runs with
+a config check, an atomic summary.json, the report, one elapsed format and `Check`.
+
+A study is a body `(s: Study, b: Budget) -> Path` under `@study(name, BUDGETS)`; the decorator gives it
+the public signature `run(out, budget, *, data_dir=None, device=None, quiet=False) -> Path` (the report).
+Rerunning a study into the same folder reuses each finished run whose config is identical, resumes an
+unfinished one from its newest checkpoint, and refuses (one line, exit 2) a run whose config differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentlab import api
+from latentlab import config as config_io
+from latentlab.config import Config
+from latentlab.errors import UserError
+from latentlab.reporting.study import Section, write_study_report
+from latentlab.files import atomic_write, make_dir
+from latentlab.runs import Run
+
+@dataclass(frozen=True)
+class Check:
+    """One acceptance check; summaries and reports keep it as {"name", "passed", "value"}."""
+
+    name: str
+    passed: bool
+    value: float | None = None
+
+
+@contextmanager
+def study_threads() -> Iterator[int]:
+    """Run a study's block with one intra-op thread unless OMP_NUM_THREADS is set; restores the count after.
+
+    Studies train small networks in many short steps. On a 2-core CPU that other work shares, every
+    parallel region waits for a descheduled second thread: the faces conv VAE step measured 550 ms
+    with 2 threads and 50-60 ms with 1 under a load average of 5. On an idle machine a second thread
+    can gain at most 2×: set OMP_NUM_THREADS=2 to have it.
+    """
+    before = torch.get_num_threads()
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 1)
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def elapsed(seconds: float) -> str:
+    """The one format of a study's time: seconds below 100 s, minutes above."""
+    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
+
+
+@dataclass
+class Study:
+    """One invocation of a study, handed to its body."""
+
+    name: str
+    out: Path
+    budget: str
+    data_dir: str | Path | None = None
+    device: str | None = None
+    quiet: bool = False
+    threads: int = 1
+    t0: float = field(default_factory=time.perf_counter)
+    reused: list[str] = field(default_factory=list)  # keys of the finished runs this invocation reused
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{self.name}] {message}", flush=True)
+
+    def run(self, key: str, preset: str, overrides=(), *, evaluate: bool = True, quiet: bool | None = None) -> Run:
+        """The run out/runs/<key> of `preset` with `overrides`: trained if new, resumed if unfinished, reused
+        if finished with the same config; one with another config is refused. `evaluate`: results.json too."""
+        run, overrides = Run(self.out / "runs" / key), list(overrides)
+        how = train_or_reuse(run, preset, overrides, evaluate=evaluate, data_dir=self.data_dir,
+                             device=self.device, quiet=self.quiet if quiet is None else quiet)
+        if how == "reused":
+            self.reused.append(key)
+        self.log(f"{key}: {preset} {' '.join(overrides)} ({how})")
+        return Run.open(run.path)
+
+    def model(self, run: Run):
+        """The run's model (EMA weights where kept) on this study's device; no dataset is read."""
+        return run.load_model(self.device, data_dir=self.data_dir)
+
+    def finish(self, summary: dict, *, title: str, sections: list[Section], intro: str = "") -> Path:
+        """Write summary.json (atomically) and report.html; returns the report's path."""
+        summary = {"study": self.name, "budget": self.budget, **summary, "elapsed_s": round(self.elapsed_s, 1)}
+        atomic_write(self.out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+        return write_study_report(self.out / "report.html", name=self.name, title=title, budget=self.budget,
+                                  sections=sections, intro=intro, elapsed=elapsed(summary["elapsed_s"]))
+
+
+def study(name: str, budgets: Mapping[str, Any]) -> Callable[[Callable[..., Path]], Callable[..., Path]]:
+    """Decorator: a body `(s: Study, b: Budget) -> Path` becomes `run(out, budget, *, data_dir, device, quiet)`."""
+    def wrap(body: Callable[..., Path]) -> Callable[..., Path]:
+        def run(out: str | Path, budget: str = "standard", *, data_dir=None, device=None, quiet: bool = False) -> Path:
+            if budget not in budgets:
+                raise UserError(f"study {name} has no budget '{budget}'; known: {', '.join(budgets)}")
+            out = study_dir(out, name, budget)
+            with study_threads() as threads:
+                return body(Study(name, out, budget, data_dir, device, quiet, threads), budgets[budget])
+        run.__doc__, run.study, run.budgets = body.__doc__, name, budgets
+        return run
+    return wrap
+
+
+def study_dir(out: str | Path, name: str, budget: str) -> Path:
+    """The study's folder, created if new; one holding a training run, or another study or budget, is refused."""
+    out = Path(out)
+    if Run(out).meta_path.exists() or Run(out).config_path.exists():
+        raise UserError(f"{out} holds a training run, not a study: give the study another --out")
+    try:
+        before = json.loads((out / "summary.json").read_text())
+        before = {"study": before.get("study", name), "budget": before.get("budget", budget)}
+    except (OSError, ValueError, AttributeError):
+        before = {"study": name, "budget": budget}
+    if before != {"study": name, "budget": budget}:
+        raise UserError(f"{out} holds the {before['budget']} budget of study {before['study']}: rerun that, "
+                        "or give another --out")
+    return make_dir(out)
+
+
+def train_or_reuse(run: Run, preset: str, overrides: list[str], *, evaluate: bool, data_dir, device,
+                   quiet: bool) -> str:
+    """Train the run, resume it, or reuse it as it is; returns "trained", "resumed", "evaluated" or "reused"."""
+    config, _ = config_io.load(preset, overrides)
+    common = dict(data_dir=data_dir, device=device, quiet=quiet)
+    if run.config_path.exists():
+        run = Run.open(run.path)
+        differs = first_difference(run.config, config)
+        if differs:
+            key, have, want = differs
+            raise UserError(f"{run.path} was trained with {key} = {have!r}, this study asks for {want!r}: "
+                            "give the study another --out, or delete that run")
+        if run.latest_checkpoint() is not None:
+            if not run.finished:  # interrupted: continue from its newest checkpoint
+                api.train(None, resume=run.path, evaluate_after=evaluate, **common)
+                return "resumed"
+            if evaluate and run.results is None:  # interrupted between training and results
+                api.evaluate(run.path, **common)
+                return "evaluated"
+            return "reused"
+        for path in (run.meta_path, run.config_path, run.metrics_path):  # stopped before its first checkpoint
+            path.unlink(missing_ok=True)
+    api.train(config, out=run.path, evaluate_after=evaluate, **common)
+    return "trained"
+
+
+def first_difference(have: Config, want: Config) -> tuple[str, Any, Any] | None:
+    """The first key (as `section.field`) whose value differs between two configs, with both values."""
+    for section in ("model", "data", "train", "eval"):
+        a, b = getattr(have, section), getattr(want, section)
+        for f in fields(b):
+            if getattr(a, f.name, None) != getattr(b, f.name):
+                return f"{section}.{f.name}", getattr(a, f.name, None), getattr(b, f.name)
+    return None if have.description == want.description else ("description", have.description, want.description)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Check):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return float(obj)  # numpy and torch scalars
