@@ -163,13 +163,14 @@ def train_or_reuse(run: Run, preset: str, overrides: list[str], *, evaluate: boo
 
 
 def first_difference(have: Config, want: Config) -> tuple[str, Any, Any] | None:
-    """The first key (as `section.field`) whose value differs between two configs, with both values."""
+    """The first key (as `section.field`) whose value differs between two configs, with both values.
+    The description is prose, not a setting: it may change between versions without changing a run."""
     for section in ("model", "data", "train", "eval"):
         a, b = getattr(have, section), getattr(want, section)
         for f in fields(b):
             if getattr(a, f.name, None) != getattr(b, f.name):
                 return f"{section}.{f.name}", getattr(a, f.name, None), getattr(b, f.name)
-    return None if have.description == want.description else ("description", have.description, want.description)
+    return None
 
 
 def _jsonable(obj: Any) -> Any:
