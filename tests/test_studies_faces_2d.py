@@ -10,7 +10,7 @@ from latentlab import config as config_io
 from latentlab.data.load import resized
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
-from latentlab.studies import faces, studies
+from latentlab.studies import studies
 from latentlab.studies.faces_geometry import bend, pca_frechet, principal_axes
 
 

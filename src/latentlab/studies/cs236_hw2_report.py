@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
+from latentlab.data.load import load
 from latentlab.reporting.study import Section, Table
+from latentlab.runs import Run
 from latentlab.studies.base import Check
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
-from latentlab import api
+from latentlab.data.load import load
 from latentlab.reporting.study import Section, Table
+from latentlab.runs import Run
 from latentlab.studies.base import Study, study
 
 BUDGETS = {
