@@ -6,6 +6,7 @@ from latentlab.errors import UserError
 from latentlab.models.ae import AE, AEConfig
 from latentlab.models.base import GenerativeModel
 from latentlab.models.cvae import CVAE, CVAEConfig
+from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.gan import GAN, GANConfig
 from latentlab.models.gmvae import GMVAE, GMVAEConfig
 from latentlab.models.ppca import PPCA, PPCAConfig
@@ -24,6 +25,7 @@ MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
     "ncsn": (NCSN, NCSNConfig),
     "ddpm": (DDPM, DDPMConfig),
     "gan": (GAN, GANConfig),
+    "cyclegan": (CycleGAN, CycleGANConfig),
 }
 
 

@@ -1,0 +1,172 @@
+"""CycleGAN: unpaired image-to-image translation between two domains X and Y (Zhu et al. 2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from latentlab.config import choice
+from latentlab.errors import UserError
+from latentlab.models.base import Batch, GenerativeModel
+from latentlab.models.gan import frozen
+from latentlab.models.history_pool import HistoryPool
+from latentlab.nn_image import PatchGANDiscriminator, ResNetGenerator, init_normal
+from latentlab.objectives import adversarial as adv
+from latentlab.objectives.cycle import cycle_consistency_loss, identity_loss
+
+
+@dataclass(frozen=True)
+class CycleGANConfig:
+    name: str = "cyclegan"
+    loss: str = choice("least_squares", "minimax", "nonsaturating", "wgan_gp")
+    ngf: int = 64  # generator width: c7s1-ngf, d(2ngf), d(4ngf), R(4ngf)...
+    n_blocks: int = 9  # residual blocks: 9 at 256 px, 6 at 128 px (the paper)
+    ndf: int = 64  # discriminator width: C(ndf)-C(2ndf)-...
+    n_layers: int = 3  # PatchGAN depth: 3 sees 70×70 patches
+    lambda_cycle: float = 10.0  # λ of the cycle-consistency loss
+    lambda_identity: float = 0.5  # weight of the identity loss as a fraction of λ (0.5·λ = 5); 0 turns it off
+    pool_size: int = 50  # generated images kept per domain for the discriminators; 0: none
+    ls_a: float = 0.0  # least squares: target of D on generated images
+    ls_b: float = 1.0  # ... on real images
+    ls_c: float = 1.0  # ... the value the generators want D to give their images
+    gp_lambda: float = 10.0  # wgan_gp: λ of the gradient penalty
+    init_std: float = 0.02  # convolution weights ~ N(0, init_std²)
+
+
+class CycleGAN(GenerativeModel):
+    """Two generators G: X -> Y and F: Y -> X, two discriminators D_Y (on Y) and D_X (on X).
+
+    The full objective (Zhu et al. 2017, eqs. 1-3, and the identity loss of §5.2):
+
+        L(G, F, D_X, D_Y) = L_GAN(G, D_Y, X, Y) + L_GAN(F, D_X, Y, X) + λ L_cyc(G, F) + 0.5·λ L_identity(G, F)
+        L_GAN(G, D_Y, X, Y) = E_y log D_Y(y) + E_x log(1 - D_Y(G(x)))                       (eq. 1)
+        L_cyc(G, F)       = E_x ‖F(G(x)) - x‖₁ + E_y ‖G(F(y)) - y‖₁                         (eq. 2)
+        L_identity(G, F)  = E_y ‖G(y) - y‖₁ + E_x ‖F(x) - x‖₁                               (§5.2)
+        G*, F* = arg min_{G,F} max_{D_X,D_Y} L                                                  (eq. 3)
+
+    with ‖·‖₁ averaged per pixel (objectives/cycle.py). The paper replaces the log loss by least
+    squares (§4, after Mao et al. 2017): G minimises E_x (D_Y(G(x)) - c)², D_Y minimises
+    E_y (D_Y(y) - b)² + E_x (D_Y(G(x)) - a)², with a = 0, b = c = 1; and it halves the
+    discriminators' loss. At that scale the phases minimise, per loss:
+
+        loss            "generator" adversarial term (per generator)   "discriminator" term (per discriminator)
+        least_squares   E (D(G(x)) - c)²                               ½E (D(y) - b)² + ½E (D(G(x)) - a)²  (Mao, eq. 2)
+        minimax         E log(1 - D(G(x)))                             ½[-E log D(y) - E log(1 - D(G(x)))]
+        nonsaturating   -E log D(G(x))                                 the same
+        wgan_gp         -E f(G(x))                                     ½[E f(G(x)) - E f(y) + λ_gp E(‖∇f(x̂)‖ - 1)²]
+
+    D's output is one score per 70×70 patch, averaged like the examples. The least-squares
+    generator term is twice latentlab's ½E(D(G(x)) - c)² (Mao's eq. 2): the paper's λ = 10 is set
+    against E(D(G(x)) - 1)².
+
+    One iteration, as in the reference implementation: a step of G and F together on the whole
+    objective (the discriminators fixed), then a step of D_X and D_Y together. The
+    discriminators see real images and generated ones drawn through a history pool of 50 per
+    domain (models/history_pool.py); the generated images of the discriminator step are made
+    again, without gradients, by the just-updated G and F from that phase's batch, so each phase
+    is a function of its own batch. Weights ~ N(0, 0.02²). The data arrive in [0, 1] and are
+    scaled to [-1, 1] (the tanh range) inside the model: batch["x"] is from X, batch["x_b"] from Y.
+    """
+
+    phases = ("generator", "discriminator")
+
+    def __init__(self, config: CycleGANConfig, x_shape: tuple[int, ...]):
+        super().__init__()
+        if len(x_shape) != 3 or x_shape[1] % 4 or x_shape[2] % 4:
+            raise UserError(f"CycleGAN needs images (C, H, W) with H and W divisible by 4, got {tuple(x_shape)}")
+        if config.pool_size < 0 or config.n_blocks < 0 or config.n_layers < 1:
+            raise UserError("model.pool_size and model.n_blocks must be >= 0 and model.n_layers >= 1")
+        self.config, self.x_shape = config, tuple(x_shape)
+        c = x_shape[0]
+        self.G = ResNetGenerator(c, config.ngf, config.n_blocks)  # X -> Y
+        self.F = ResNetGenerator(c, config.ngf, config.n_blocks)  # Y -> X
+        self.D_X = PatchGANDiscriminator(c, config.ndf, config.n_layers)
+        self.D_Y = PatchGANDiscriminator(c, config.ndf, config.n_layers)
+        for net in (self.G, self.F, self.D_X, self.D_Y):
+            init_normal(net, config.init_std)
+        # distinct seeds: the two pools draw independently
+        self.pool_X = HistoryPool(self.x_shape, config.pool_size, seed=1)  # generated X images, F(y)
+        self.pool_Y = HistoryPool(self.x_shape, config.pool_size, seed=2)  # generated Y images, G(x)
+
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        return {"generator": [*self.G.parameters(), *self.F.parameters()],
+                "discriminator": [*self.D_X.parameters(), *self.D_Y.parameters()]}
+
+    # -- the adversarial terms at the paper's scale (see the class docstring)
+    def adversarial_generator_term(self, fake_out: Tensor) -> Tensor:
+        cfg = self.config
+        if cfg.loss == "least_squares":
+            return 2.0 * adv.least_squares_generator_loss(fake_out, cfg.ls_c)  # E(D(G(x)) - c)²
+        if cfg.loss == "minimax":
+            return adv.minimax_generator_loss(fake_out)
+        if cfg.loss == "nonsaturating":
+            return adv.nonsaturating_generator_loss(fake_out)
+        return adv.wasserstein_generator_loss(fake_out)
+
+    def discriminator_term(self, D: torch.nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        cfg = self.config
+        real_out, fake_out = D(torch.cat([real, fake])).split(len(real))  # (B, 1, h, w) each; IN is per image
+        if cfg.loss == "least_squares":
+            return adv.least_squares_discriminator_loss(real_out, fake_out, cfg.ls_a, cfg.ls_b)  # already halved
+        if cfg.loss in ("minimax", "nonsaturating"):
+            return 0.5 * adv.minimax_discriminator_loss(real_out, fake_out)
+        critic = lambda t: D(t).flatten(1).mean(1)  # noqa: E731  f(x): the mean patch score, (B,)
+        gp = adv.gradient_penalty(critic, real, fake)
+        return 0.5 * (adv.wasserstein_critic_loss(real_out, fake_out) + cfg.gp_lambda * gp)
+
+    # -- the two phases
+    def generator_loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        cfg, n = self.config, len(x)
+        identity = cfg.lambda_identity > 0
+        with frozen(self.D_X), frozen(self.D_Y):
+            if identity:  # G(x) and G(y) in one pass (instance norm treats each image alone), F likewise
+                fake_y, G_y = self.G(torch.cat([x, y])).split(n)  # (B, C, H, W) each
+                fake_x, F_x = self.F(torch.cat([y, x])).split(n)
+            else:
+                fake_y, fake_x = self.G(x), self.F(y)
+            x_cycled, y_cycled = self.F(fake_y), self.G(fake_x)  # F(G(x)), G(F(y))
+            gan_G = self.adversarial_generator_term(self.D_Y(fake_y))
+            gan_F = self.adversarial_generator_term(self.D_X(fake_x))
+        cycle = cycle_consistency_loss(x, x_cycled, y, y_cycled)
+        loss = gan_G + gan_F + cfg.lambda_cycle * cycle
+        terms = {"gan_G": gan_G, "gan_F": gan_F, "cycle": cycle}
+        if identity:
+            terms["identity"] = identity_loss(x, F_x, y, G_y)
+            loss = loss + cfg.lambda_identity * cfg.lambda_cycle * terms["identity"]
+        return {"loss": loss, **terms}
+
+    def discriminator_loss(self, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fake_y = self.pool_Y.query(self.G(x))  # (B, C, H, W)
+            fake_x = self.pool_X.query(self.F(y))
+        d_Y = self.discriminator_term(self.D_Y, y, fake_y)
+        d_X = self.discriminator_term(self.D_X, x, fake_x)
+        return {"loss": d_X + d_Y, "d_X": d_X, "d_Y": d_Y}
+
+    # -- the contract
+    def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
+        if "x_b" not in batch:
+            raise UserError("CycleGAN trains on unpaired batches (x from domain X, x_b from domain Y); "
+                            "use a two-domain dataset such as data.name = \"apple2orange\"")
+        x, y = 2 * batch["x"] - 1, 2 * batch["x_b"] - 1  # [0, 1] -> [-1, 1]
+        if phase == "generator":
+            return self.generator_loss(x, y)
+        if phase == "discriminator":
+            return self.discriminator_loss(x, y)
+        raise ValueError(f"unknown phase {phase!r}; CycleGAN has phases 'generator' and 'discriminator'")
+
+    @torch.no_grad()
+    def translate(self, x: Tensor | None = None, x_b: Tensor | None = None) -> Tensor:
+        """G(x) for images x of X, or F(x_b) for images x_b of Y; pixels in [0, 1] in and out."""
+        if (x is None) == (x_b is None):
+            raise ValueError("translate takes exactly one of x (domain X) and x_b (domain Y)")
+        net, images = (self.G, x) if x is not None else (self.F, x_b)
+        return (net(2 * images - 1) + 1) / 2
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None, **cond) -> Tensor:
+        """CycleGAN draws nothing from noise: the translations of the first n images of x (by G) or x_b (by F)."""
+        if not cond.keys() & {"x", "x_b"}:
+            raise UserError("CycleGAN translates images rather than sampling them: pass x (domain X) or x_b (domain Y)")
+        return self.translate(**{k: v[:n] for k, v in cond.items() if k in ("x", "x_b")})
