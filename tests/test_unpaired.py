@@ -1,0 +1,103 @@
+"""Unpaired batches: two independent seeded streams with crop and flip, and an exact CycleGAN resume."""
+
+import json
+
+import pytest
+import torch
+
+from latentlab.config import TrainConfig
+from latentlab.data.augment import RandomCropFlip
+from latentlab.data.unpaired import UnpairedBatcher, split_domains
+from latentlab.errors import UserError
+from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
+from latentlab.training.trainer import Trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def domains(n_X=7, n_Y=5, size=36):
+    g = torch.Generator().manual_seed(1)
+    return (torch.randint(0, 256, (n_X, 3, size, size), generator=g, dtype=torch.uint8),
+            torch.randint(0, 256, (n_Y, 3, size, size), generator=g, dtype=torch.uint8))
+
+
+def test_crop_and_flip_take_a_window_of_each_image_and_mirror_about_half():
+    x = torch.arange(2000 * 1 * 5 * 6, dtype=torch.float32).view(2000, 1, 5, 6)
+    out = RandomCropFlip(3, True, seed=0)(x)
+    assert out.shape == (2000, 1, 3, 3)
+    mirrored = 0
+    for i in range(0, 2000, 97):  # every cropped image is a window of its own image, mirrored or not
+        windows = x[i, 0].unfold(0, 3, 1).unfold(1, 3, 1).reshape(-1, 3, 3)  # (positions, 3, 3)
+        plain = (windows == out[i, 0]).all((1, 2)).any()
+        flipped = (windows.flip(-1) == out[i, 0]).all((1, 2)).any()
+        assert plain or flipped
+    # rows of a crop increase left to right unless mirrored: the mirrored share is ~ Binomial(2000, ½)
+    mirrored = int((out[:, 0, 0, 0] > out[:, 0, 0, 1]).sum())
+    assert abs(mirrored - 1000) < 5 * 22.4, mirrored
+    # every offset occurs: rows 0..2, columns 0..3 of the top-left corner
+    corner = x[:, 0].flatten(1)
+    first = torch.minimum(out[:, 0, 0, 0], out[:, 0, 0, 2]) - corner[:, 0]  # top-left value minus the image's
+    assert set((first // 6).long().tolist()) == {0, 1, 2} and set((first % 6).long().tolist()) == {0, 1, 2, 3}
+
+
+def test_crop_under_data_parallelism_equals_the_global_batch():
+    x = torch.rand(8, 3, 10, 10)
+    whole = RandomCropFlip(6, True, seed=4)(x)
+    shares = [RandomCropFlip(6, True, seed=4)(x[4 * r: 4 * r + 4], r, 2) for r in range(2)]
+    assert torch.equal(torch.cat(shares), whole)
+
+
+def test_the_two_streams_are_independent_epochs_of_their_own_domain():
+    x_X, x_Y = domains()
+    b = UnpairedBatcher(x_X.float(), x_Y.float(), 1, seed=0)
+    steps = [b.next() for _ in range(35)]
+    index = lambda images, x: [int((images == x[0]).flatten(1).all(1).nonzero()) for x in x]  # noqa: E731
+    seen_X = index(x_X.float(), [s["x"] for s in steps])
+    seen_Y = index(x_Y.float(), [s["x_b"] for s in steps])
+    for e in range(5):  # every 7 steps an epoch of X: each image once
+        assert sorted(seen_X[7 * e: 7 * e + 7]) == list(range(7))
+    for e in range(7):  # every 5 steps an epoch of Y
+        assert sorted(seen_Y[5 * e: 5 * e + 5]) == list(range(5))
+    pairs = set(zip(seen_X, seen_Y))
+    assert len(pairs) > 20  # of 35 possible (x, y) pairs: the streams are not locked together
+    batch = UnpairedBatcher(x_X, x_Y, 2, seed=0, crop=32, flip=True).next()
+    assert batch["x"].dtype == torch.float32 and batch["x"].shape == (2, 3, 32, 32) and batch["x"].max() <= 1
+
+
+def test_split_domains_needs_two_labelled_domains():
+    x = torch.rand(4, 3, 4, 4)
+    a, b = split_domains(x, torch.tensor([0, 1, 1, 0]))
+    assert torch.equal(a, x[[0, 3]]) and torch.equal(b, x[[1, 2]])
+    with pytest.raises(UserError, match="two domains"):
+        split_domains(x, None)
+
+
+def make_trainer(run_dir, iterations=6):
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(ngf=4, n_blocks=1, ndf=4, n_layers=2, pool_size=4), (3, 16, 16))
+    x_X, x_Y = domains(size=20)
+    batcher = UnpairedBatcher(x_X, x_Y, 2, seed=0, crop=16, flip=True)
+    cfg = TrainConfig(iterations=iterations, lr=2e-4, betas=(0.5, 0.999), lr_decay_start=0.5,
+                      log_every=3, checkpoint_every=3)
+    return Trainer(model, batcher, cfg, run_dir, quiet=True)
+
+
+def test_cyclegan_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    whole = make_trainer(tmp_path / "a")
+    whole.fit()
+    crashed = make_trainer(tmp_path / "b")
+    crashed.fit()
+    for late in (tmp_path / "b" / "checkpoints").glob("step-00000006.*"):
+        late.unlink()  # as if the process had died after step 3, with the pools partly full
+    torch.manual_seed(123)  # a different process state: resume must not depend on it
+    second = make_trainer(tmp_path / "b")
+    assert second.resume() and second.step == 3
+    assert int(second.model.pool_Y.count) == 4  # full: the later draws need its restored generator
+    second.fit()
+    for (name, p), q in zip(whole.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(p, q), name  # parameters, both pools and their generators' states
+    assert whole.batcher.next()["x_b"].equal(second.batcher.next()["x_b"])  # both streams where they were
+    assert whole.batcher.next()["x"].equal(second.batcher.next()["x"])
+    metrics = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    drop_time = lambda rs: [{k: v for k, v in r.items() if k != "time"} for r in rs]  # noqa: E731
+    assert drop_time(metrics(tmp_path / "a")) == drop_time(metrics(tmp_path / "b"))
