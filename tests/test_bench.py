@@ -95,3 +95,21 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
                     quiet=True, evaluate_after=False)
     assert script.main([str(vae), "--out", str(out)]) == 2  # a VAE run: one line, the good file kept
     assert "not an SSVAE" in capsys.readouterr().err and json.loads(out.read_text())["runs"]
+
+
+def test_the_cyclegan_case_counts_image_pairs_on_unpaired_batches(tmp_path, monkeypatch, one_thread):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    tiny = bench.Case("cyclegan", "", ("model.ngf=4", "model.n_blocks=1", "model.ndf=4", "model.n_layers=2",
+                                       "train.batch_size=2"), needs="cyclegan", unpaired=True)
+    monkeypatch.setattr(bench, "CASES", (tiny,))
+    monkeypatch.setattr(bench, "synthetic_domains",  # 24 px loads, cropped to 16
+                        lambda: tuple(torch.randint(0, 256, (6, 3, 24, 24), dtype=torch.uint8) for _ in range(2)))
+    r = bench.run(tmp_path, iterations=1, rounds=1, only=["cyclegan"], compile=False, quiet=True)["cyclegan"]
+    assert r["status"] == "measured" and set(r["images_per_s"]) == {"per_item", "latentlab"}
+    # a lower bound per pair: the generator phase runs G and F three times each forward (translation,
+    # cycle, identity) and the discriminator phase once each more: at least 8 forward passes of G
+    G = build_model(bench.case_config(tiny).model, (3, 16, 16)).G
+    with FlopCounterMode(display=False) as counter:
+        G(torch.rand(1, 3, 16, 16))
+    assert r["flops_per_image"] > 8 * counter.get_total_flops()

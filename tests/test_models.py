@@ -61,7 +61,7 @@ def test_ae_loss_is_binary_cross_entropy():
 
 
 SCORE_MODELS_2D = {"ncsn", "ddpm"}  # 2-D score models: their smoke test is in test_score_models.py
-ADVERSARIAL = {"gan"}  # no encoder/decoder; every objective × network is smoke-tested in test_gan.py
+ADVERSARIAL = {"gan", "cyclegan"}  # no encoder/decoder; smoke-tested per objective in test_gan.py, test_cyclegan.py
 
 
 @pytest.mark.parametrize("name", sorted(set(MODELS) - SCORE_MODELS_2D - ADVERSARIAL))

@@ -101,3 +101,15 @@ def test_cyclegan_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     metrics = lambda run: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     drop_time = lambda rs: [{k: v for k, v in r.items() if k != "time"} for r in rs]  # noqa: E731
     assert drop_time(metrics(tmp_path / "a")) == drop_time(metrics(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("precision, channels_last", [("bf16", False), ("bf16", True)])
+def test_cyclegan_trains_under_bf16_autocast_and_channels_last(precision, channels_last):
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(ngf=4, n_blocks=1, ndf=4, n_layers=2, pool_size=2), (3, 16, 16))
+    x_X, x_Y = domains(size=20)
+    cfg = TrainConfig(iterations=2, precision=precision, channels_last=channels_last, checkpoint_every=10)
+    trainer = Trainer(model, UnpairedBatcher(x_X, x_Y, 2, seed=0, crop=16, flip=True), cfg, None, quiet=True)
+    trainer.fit()
+    assert all(torch.isfinite(p).all() for p in model.parameters()) and int(model.pool_Y.count) == 2
+    assert model.pool_Y.images.dtype == torch.float32  # the pool keeps full precision

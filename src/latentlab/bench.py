@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.data.batcher import Batcher
+from latentlab.data.unpaired import UnpairedBatcher
 from latentlab.files import atomic_write
 from latentlab.registry import MODELS, build_model
 from latentlab.training.trainer import Trainer
@@ -40,6 +41,15 @@ class Case:
     preset: str
     overrides: tuple[str, ...] = ()
     needs: str = ""  # a model name that must be registered; otherwise the case is pending
+    unpaired: bool = False  # two domains: batches {"x", "x_b"}, counted per image pair
+
+
+# CycleGAN at the CPU scale (64 px, ResNet-6, ngf 32, batch 4), the paper's losses and pool; synthetic
+# uint8 images (the cost of a conv net does not depend on the pixel values), loaded at 72 px and cropped
+CYCLEGAN_CPU = {
+    "model": {"name": "cyclegan", "ngf": 32, "n_blocks": 6},
+    "train": {"batch_size": 4, "lr": 2e-4, "betas": [0.5, 0.999]},
+}
 
 
 CASES = (
@@ -47,7 +57,40 @@ CASES = (
     Case("conv_vae", "cs236_vae", ("model.net=conv",)),
     Case("gan", "gan_mnist", needs="gan"),
     Case("diffusion", "ddpm_8gaussians", needs="ddpm"),
+    Case("cyclegan", "", needs="cyclegan", unpaired=True),
 )
+
+
+def case_config(case: Case) -> Config:
+    if case.preset:
+        return config_io.load(case.preset, list(case.overrides))[0]
+    return config_io.build(config_io.apply_overrides(CYCLEGAN_CPU, list(case.overrides)))
+
+
+def synthetic_domains(n: int = 1019, load: int = 72, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two domains of n uint8 RGB images, load×load: apple2orange's trainB count at the CPU preset's size."""
+    g = torch.Generator().manual_seed(seed)
+    return tuple(torch.randint(0, 256, (n, 3, load, load), generator=g, dtype=torch.uint8) for _ in range(2))
+
+
+class UnpairedItems(Dataset):
+    """The reference implementation's unaligned dataset, per item: image i of X, a random image of Y,
+    each randomly cropped and flipped, as float in [0, 1]."""
+
+    def __init__(self, x_X: torch.Tensor, x_Y: torch.Tensor, crop: int):
+        self.x_X, self.x_Y, self.crop = x_X, x_Y, crop
+
+    def __len__(self):
+        return len(self.x_X)
+
+    def _augment(self, img: torch.Tensor) -> torch.Tensor:
+        top, left = (int(v) for v in torch.randint(img.shape[-1] - self.crop + 1, (2,)))
+        img = img[:, top: top + self.crop, left: left + self.crop]
+        return (img.flip(-1) if torch.rand(()) < 0.5 else img).float() / 255
+
+    def __getitem__(self, i):
+        j = int(torch.randint(len(self.x_Y), ()))
+        return {"x": self._augment(self.x_X[i]), "x_b": self._augment(self.x_Y[j])}
 
 
 class TensorItems(Dataset):
@@ -108,7 +151,7 @@ def _reference_seconds(model, dataset: Dataset, cfg: Config, iterations: int) ->
     while done < iterations:
         for xb in loader:
             for phase in model.phases:
-                loss = model.loss({"x": xb}, phase)["loss"]
+                loss = model.loss(xb if isinstance(xb, dict) else {"x": xb}, phase)["loss"]
                 opts[phase].zero_grad()
                 loss.backward()
                 opts[phase].step()
@@ -118,9 +161,13 @@ def _reference_seconds(model, dataset: Dataset, cfg: Config, iterations: int) ->
     return time.perf_counter() - t0
 
 
-def _latentlab_seconds(model, x: torch.Tensor, cfg: Config, iterations: int, warmup: int = 20) -> tuple[float, float]:
-    """Seconds of `iterations` trainer steps, after `warmup` untimed ones (where torch.compile compiles)."""
-    batcher = Batcher({"x": x}, cfg.train.batch_size, seed=0, binarization=cfg.data.binarize)
+def _latentlab_seconds(model, x, cfg: Config, iterations: int, warmup: int = 20) -> tuple[float, float]:
+    """Seconds of `iterations` trainer steps, after `warmup` untimed ones (where torch.compile compiles).
+    x: the images, or a pair of domains (X, Y) for unpaired batches cropped to the model's size."""
+    if isinstance(x, tuple):
+        batcher = UnpairedBatcher(*x, cfg.train.batch_size, seed=0, crop=model.x_shape[-1], flip=True)
+    else:
+        batcher = Batcher({"x": x}, cfg.train.batch_size, seed=0, binarization=cfg.data.binarize)
     train = replace(cfg.train, iterations=warmup, log_every=100, checkpoint_every=10**9)
     trainer = Trainer(model, batcher, train, None, quiet=True)
     t0 = time.perf_counter()
@@ -136,12 +183,20 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
              compile: bool = True) -> dict:
     """Every loop of the case, interleaved, `rounds` times: the references, latentlab with the preset's
     settings and (if `compile`) latentlab with train.compile = true, its compile time reported apart."""
-    shape = tuple(x.shape[1:])
-    probe = build_model(cfg.model, shape)
-    flops = step_flops_per_image(probe, {"x": x[: cfg.train.batch_size]}, probe.phases)
-    binarize = cfg.data.binarize == "dynamic"
-    images = x.dim() == 4 and x.shape[1] == 1
-    datasets = {k: cls(x, binarize) for k, cls in REFERENCES.items() if images or cls is TensorItems}
+    if case.unpaired:  # x = (X, Y) uint8 at a load size 8 px above the model's; flops per image pair
+        crop, b = x[0].shape[-1] - 8, cfg.train.batch_size
+        shape = (x[0].shape[1], crop, crop)
+        probe = build_model(cfg.model, shape)
+        first = {k: v[:b, :, :crop, :crop].float() / 255 for k, v in zip(("x", "x_b"), x)}
+        flops = step_flops_per_image(probe, first, probe.phases)
+        datasets = {"per_item": UnpairedItems(*x, crop)}
+    else:
+        shape = tuple(x.shape[1:])
+        probe = build_model(cfg.model, shape)
+        flops = step_flops_per_image(probe, {"x": x[: cfg.train.batch_size]}, probe.phases)
+        binarize = cfg.data.binarize == "dynamic"
+        images = x.dim() == 4 and x.shape[1] == 1
+        datasets = {k: cls(x, binarize) for k, cls in REFERENCES.items() if images or cls is TensorItems}
     ours = {"latentlab": cfg}
     if compile:
         ours["latentlab_compile"] = replace(cfg, train=replace(cfg.train, compile=True))
@@ -162,7 +217,7 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
         "status": "measured",
         "preset": case.preset, "overrides": list(case.overrides), "batch_size": cfg.train.batch_size,
         "iterations_per_round": iterations, "rounds": rounds,
-        "flops_per_image": flops,
+        "flops_per_image": flops,  # per image pair (x, x_b) for an unpaired case
         "images_per_s": {k: round(v, 1) for k, v in per_s.items()},
         "best_seconds": {k: round(min(v), 2) for k, v in times.items()},
         "hardware_limit_images_per_s": round(limit, 1),
@@ -199,8 +254,8 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
         if case.needs and case.needs not in MODELS:
             results[case.name] = {"status": "pending", "why": f"model '{case.needs}' does not exist yet"}
         else:
-            cfg, _ = config_io.load(case.preset, list(case.overrides))
-            x = load(cfg, data_dir, "cpu").train_x
+            cfg = case_config(case)
+            x = synthetic_domains() if case.unpaired else load(cfg, data_dir, "cpu").train_x
             results[case.name] = run_case(case, x, cfg, iterations, rounds, peak, compile)
         record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
         atomic_write(out_dir / f"{case.name}.json", json.dumps(record, indent=2) + "\n")
