@@ -76,3 +76,42 @@ def test_torchrun_launch_needs_no_extra_flag(tmp_path, data_root):
     assert [int(line.split('"step": ')[1].split(",")[0]) for line in lines] == [10, 20]  # rank 0 logs alone
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "step-00000010.json", "step-00000010.safetensors", "step-00000020.json", "step-00000020.safetensors"]
+
+
+def _train_cyclegan(world: World) -> dict:
+    # Instance norm treats each image alone and every loss is a mean over equal shares, so the averaged
+    # gradients are those of the global batch; the pools are still filling (they return their input).
+    from latentlab.data.unpaired import UnpairedBatcher
+
+    torch.manual_seed(0)
+    model = build_model(build({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4,
+                                         "n_layers": 2}}).model, (3, 16, 16))
+    g = torch.Generator().manual_seed(1)
+    x_X, x_Y = (torch.randint(0, 256, (10, 3, 20, 20), generator=g, dtype=torch.uint8) for _ in range(2))
+    batcher = UnpairedBatcher(x_X, x_Y, 4, seed=0, crop=16, flip=True, rank=world.rank, world_size=world.size)
+    cfg = TrainConfig(iterations=2, lr=2e-4, betas=(0.5, 0.999), checkpoint_every=10**9, log_every=10**9)
+    Trainer(model, batcher, cfg, None, quiet=True, world=world).fit()
+    return {k: v.clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def _cyclegan_rank_main(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        params = _train_cyclegan(World(rank, 2, rank))
+        if rank == 0:
+            torch.save(params, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_cyclegan_two_gloo_ranks_equal_one_process_with_the_global_batch(tmp_path):
+    out = tmp_path / "ranks.pt"
+    mp.spawn(_cyclegan_rank_main, args=(_free_port(), str(out)), nprocs=2, join=True)
+    parallel = torch.load(out, weights_only=True)
+    single = _train_cyclegan(World())
+    for name, p in single.items():
+        if not name.startswith("pool_"):  # each rank pools its own share of the generated images
+            torch.testing.assert_close(parallel[name], p, atol=1e-5, rtol=0, msg=name)

@@ -5,8 +5,10 @@ Networks", Appendix 7.2, in its naming: c7s1-k is a 7×7 convolution, stride 1, 
 instance norm, ReLU; dk a 3×3 stride-2 convolution with k filters, instance norm, ReLU; Rk a
 residual block of two 3×3 convolutions with k filters; uk a 3×3 fractional-strided (stride ½)
 convolution with k filters, instance norm, ReLU; Ck a 4×4 stride-2 convolution with k filters,
-instance norm, leaky ReLU 0.2. Reflection padding inside the generator. Instance norm has no
-affine parameters, so every convolution keeps its bias.
+instance norm, leaky ReLU 0.2. Reflection padding inside the generator. A convolution followed by
+instance norm has no bias: the norm subtracts each channel's mean, which cancels a bias exactly
+(its gradient is zero, and Adam would only move it by rounding noise). The reference
+implementation keeps those biases; the functions computed are the same.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), instance_norm(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), instance_norm(channels),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), instance_norm(channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -43,15 +45,15 @@ class ResNetGenerator(nn.Module):
 
     def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9):
         super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), nn.Conv2d(channels, ngf, 7), instance_norm(ngf), nn.ReLU(True),  # c7s1-ngf
+        layers: list[nn.Module] = [  # c7s1-ngf
+            nn.ReflectionPad2d(3), nn.Conv2d(channels, ngf, 7, bias=False), instance_norm(ngf), nn.ReLU(True),
         ]
         for k in (2 * ngf, 4 * ngf):  # d128, d256
-            layers += [nn.Conv2d(k // 2, k, 3, stride=2, padding=1), instance_norm(k), nn.ReLU(True)]
+            layers += [nn.Conv2d(k // 2, k, 3, stride=2, padding=1, bias=False), instance_norm(k), nn.ReLU(True)]
         layers += [ResidualBlock(4 * ngf) for _ in range(n_blocks)]
         for k in (2 * ngf, ngf):  # u128, u64
-            layers += [nn.ConvTranspose2d(2 * k, k, 3, stride=2, padding=1, output_padding=1), instance_norm(k),
-                       nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(2 * k, k, 3, stride=2, padding=1, output_padding=1, bias=False),
+                       instance_norm(k), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]  # c7s1-3
         self.net = nn.Sequential(*layers)
 
@@ -75,7 +77,7 @@ class PatchGANDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             out = ndf * min(2**n, 8)
             stride = 2 if n < n_layers else 1  # the last C-layer keeps the resolution
-            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1), instance_norm(out), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1, bias=False), instance_norm(out), nn.LeakyReLU(0.2, True)]
             width = out
         layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)

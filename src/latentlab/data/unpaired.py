@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from latentlab.batch import Batch
 from latentlab.data.augment import RandomCropFlip
 from latentlab.data.batcher import Batcher
 from latentlab.errors import UserError
-from latentlab.models.base import Batch
 
 
 def split_domains(x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
