@@ -197,3 +197,14 @@ def test_translate_maps_unit_pixels_to_unit_pixels_and_sample_needs_images():
         model.sample(4)
     with pytest.raises(UserError, match="x_b"):
         model.loss({"x": x}, "generator")
+
+
+def test_run_figures_show_translations_through_both_cycles(tmp_path):
+    from latentlab.evaluation.figures import draw_all
+    from latentlab.models.base import Translator
+
+    model = tiny().eval()
+    assert isinstance(model, Translator)
+    test_x, test_y = torch.rand(8, 3, 32, 32), torch.tensor([0, 1] * 4)
+    paths = draw_all(model, test_x, test_y, tmp_path)
+    assert [p.name for p in paths] == ["translations.png"] and paths[0].stat().st_size > 0

@@ -113,3 +113,27 @@ def test_cyclegan_trains_under_bf16_autocast_and_channels_last(precision, channe
     trainer.fit()
     assert all(torch.isfinite(p).all() for p in model.parameters()) and int(model.pool_Y.count) == 2
     assert model.pool_Y.images.dtype == torch.float32  # the pool keeps full precision
+
+
+def test_train_evaluate_and_resume_a_cyclegan_through_the_api(tmp_path, monkeypatch):
+    from latentlab import api
+    from latentlab.config import build
+    from latentlab.data.datasets import ImageData
+
+    g = torch.Generator().manual_seed(0)
+    two_domains = ImageData(torch.rand(8, 3, 20, 20, generator=g), torch.tensor([0, 1] * 4),
+                            torch.rand(4, 3, 20, 20, generator=g), torch.tensor([0, 1] * 2), name="two_domains")
+    monkeypatch.setattr(api, "load", lambda config, data_dir=None, device=None: two_domains)
+    config = build({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4, "n_layers": 2},
+                    "data": {"crop": 16, "flip": True, "binarize": "none"},
+                    "train": {"iterations": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1},
+                    "eval": {"protocol": "none"}})
+    run = api.train(config, out=tmp_path / "cg", quiet=True)
+    assert json.loads((run / "run.json").read_text())["x_shape"] == [3, 16, 16]  # the crop, not the load size
+    assert (run / "figures" / "translations.png").exists()
+    api.train(None, resume=run, overrides=["train.iterations=3"], quiet=True)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 1, 2, 2, 3, 3]  # two phases per step
+    with pytest.raises(UserError, match="data.crop = 32"):
+        api.train(build({**{"model": {"name": "cyclegan"}}, "data": {"crop": 32}, "eval": {"protocol": "none"}}),
+                  out=tmp_path / "too_big", quiet=True)

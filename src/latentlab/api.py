@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,11 +20,14 @@ from latentlab import config as config_io
 from latentlab import lockfile
 from latentlab.config import Config
 from latentlab.data import toy2d
+from latentlab.data.augment import center_crop
 from latentlab.data.batcher import Batcher
 from latentlab.data.datasets import ImageData
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.load import load
+from latentlab.data.unpaired import UnpairedBatcher, split_domains
 from latentlab.errors import UserError
+from latentlab.models.base import Translator
 from latentlab.registry import build_model
 from latentlab.runs import FORMAT, Run
 from latentlab.training import distributed
@@ -66,21 +70,33 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
 def _setup(config: Config, data_dir, device_name: str | None, world: distributed.World = distributed.World()):
     device = distributed.device_for(world, resolve_device(device_name or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
-    data = load(config, data_dir, device)
-    model = build_model(config.model, tuple(data.train_x.shape[1:])).to(device)
+    data = _load(config, data_dir, device)
+    model = build_model(config.model, model_shape(config, data)).to(device)
     if world.distributed:
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise
     return data, model
 
 
-def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
-           evaluate_after, changed: dict) -> Path:
-    data, model = _setup(config, data_dir, device, world)
-    if world.is_main:
-        run.write_meta(x_shape=list(data.train_x.shape[1:]))  # so a model loads without its dataset
-        if not resume:
-            run.write_config(config)
+def _load(config: Config, data_dir, device) -> ImageData:
+    """The config's data; under data.crop the model sees crop x crop windows, and the test images are their centres."""
+    data = load(config, data_dir, device)
+    return replace(data, test_x=center_crop(data.test_x, config.data.crop)) if config.data.crop else data
+
+
+def model_shape(config: Config, data: ImageData) -> tuple[int, ...]:
+    """The shape of one x the model sees: the data's, or (C, crop, crop) under data.crop."""
+    shape = tuple(data.train_x.shape[1:])
+    return (shape[0], config.data.crop, config.data.crop) if config.data.crop else shape
+
+
+def _batcher(config: Config, data: ImageData, model, world: distributed.World):
+    """The batch stream `model` trains on: unpaired domains for a translator, else the data (plus the
+    labelled stream of semi-supervised training)."""
+    if isinstance(model, Translator):  # {"x": domain X (label 0), "x_b": domain Y (label 1)}, each its own stream
+        x_X, x_Y = split_domains(data.train_x, data.train_y)
+        return UnpairedBatcher(x_X, x_Y, config.train.batch_size, seed=config.train.seed, crop=config.data.crop,
+                               flip=config.data.flip, rank=world.rank, world_size=world.size)
     tensors = {"x": data.train_x} if data.train_y is None else {"x": data.train_x, "y": data.train_y}
     batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
                       binarization=config.data.binarize, binarize_seed=config.data.binarize_seed,
@@ -90,6 +106,17 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
                                    per_class=config.data.labels_per_class, seed=config.data.labelled_seed)
         batcher = SemiSupervisedBatcher(batcher, x_l, y_l, seed=config.train.seed,
                                         binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
+    return batcher
+
+
+def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
+           evaluate_after, changed: dict) -> Path:
+    data, model = _setup(config, data_dir, device, world)
+    if world.is_main:
+        run.write_meta(x_shape=list(model_shape(config, data)))  # so a model loads without its dataset
+        if not resume:
+            run.write_config(config)
+    batcher = _batcher(config, data, model, world)
     trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world)
     if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
         trainer.metrics.truncate_after(0)
@@ -116,7 +143,7 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
     run = Run.open(run)
     with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
         model = run.load_model(device, data_dir=data_dir)
-        return _evaluate(run, model, load(run.config, data_dir, device), run.config, out=out, quiet=quiet)
+        return _evaluate(run, model, _load(run.config, data_dir, device), run.config, out=out, quiet=quiet)
 
 
 def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,

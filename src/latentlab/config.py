@@ -50,6 +50,11 @@ class DataConfig:
     labelled_seed: int = 0
     # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]); empty keeps the native size
     image_size: tuple[int, ...] = ()
+    # unpaired image-to-image training (batches {"x": domain X, "x_b": domain Y}): a random crop x crop
+    # window of each loaded image (data.image_size is then the load size: 286 for 256), 0: none; the test
+    # images are centre-cropped to it. flip: mirror each training image left-right with probability 1/2
+    crop: int = 0
+    flip: bool = False
     n_train: int = 100_000  # generated data only: train and test draws, both from one generator seeded `seed`
     n_test: int = 10_000
     seed: int = 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from latentlab.errors import UserError
+
 
 class RandomCropFlip:
     """(B, C, H, W) -> (B, C, crop, crop), any dtype; flip=False only crops, crop=0 keeps H×W."""
@@ -26,7 +28,7 @@ class RandomCropFlip:
         n, (h, w) = len(x) * world_size, x.shape[-2:]
         ch, cw = (self.crop, self.crop) if self.crop else (h, w)
         if ch > h or cw > w:
-            raise ValueError(f"crop {ch}x{cw} is larger than the images, {h}x{w}")
+            raise UserError(f"data.crop = {ch} is larger than the images ({h}x{w}); lower it or raise data.image_size")
         top = torch.randint(h - ch + 1, (n,), generator=self.generator)  # (N,) for the global batch
         left = torch.randint(w - cw + 1, (n,), generator=self.generator)
         mirror = torch.rand(n, generator=self.generator) < 0.5 if self.flip else torch.zeros(n, dtype=torch.bool)
@@ -44,3 +46,12 @@ class RandomCropFlip:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+def center_crop(x: Tensor, crop: int) -> Tensor:
+    """The central crop × crop window of each image, (B, C, crop, crop); offsets rounded down."""
+    h, w = x.shape[-2:]
+    if crop > min(h, w):
+        raise UserError(f"data.crop = {crop} is larger than the images ({h}x{w}); lower it or raise data.image_size")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top: top + crop, left: left + crop]

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from latentlab.files import make_dir
 from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
-                                   NoiseConditionalScore)
+                                   NoiseConditionalScore, Translator)
 from latentlab.training.logging import read_metrics
 from latentlab.viz import figures as fig
 
@@ -48,6 +48,9 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         probs = model.decode(z).clamp(0, 1)
         draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
         paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png"))
+    elif isinstance(model, Translator):  # image-to-image: x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y))
+        if test_y is not None:
+            paths.append(translation_rows(model, test_x, test_y, out / "translations.png"))
     elif test_x.dim() == 4 and not isinstance(model, ConditionalDecoder):  # images without a decoder: a GAN
         paths.append(fig.sample_grid(model.sample(200, generator=g).clamp(0, 1).cpu(), None, out / "samples.png"))
     if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
@@ -69,6 +72,21 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         if records:
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
     return paths
+
+
+def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Path, n: int = 6) -> Path:
+    """The first n test images of each domain (label 0: X, 1: Y), each row an image through both
+    generators and back: x, G(x), F(G(x)) beside y, F(y), G(F(y)) (Zhu et al. 2017, Fig. 1 and 10)."""
+    x, y = test_x[test_y == 0][:n], test_x[test_y == 1][:n]
+    m = min(len(x), len(y))
+    if m == 0:
+        raise ValueError("translation_rows needs test images of both domains (labels 0 and 1)")
+    x, y = x[:m], y[:m]
+    G_x, F_y = model.translate(x=x), model.translate(x_b=y)
+    forward = torch.stack([x, G_x, model.translate(x_b=G_x)], 1)  # (m, 3, C, H, W)
+    backward = torch.stack([y, F_y, model.translate(x=F_y)], 1)
+    return fig.image_rows([("x,  G(x),  F(G(x))", forward.cpu()), ("y,  F(y),  G(F(y))", backward.cpu())],
+                          [str(i + 1) for i in range(m)], path)
 
 
 def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 20) -> Path:

@@ -106,3 +106,9 @@ class NoiseConditionalScore(Protocol):
 
     def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """The sampler's path of n draws, (S, n, D), from its start to the samples."""
+
+
+@runtime_checkable
+class Translator(Protocol):
+    def translate(self, x: Tensor | None = None, x_b: Tensor | None = None) -> Tensor:
+        """Images of domain X translated to Y (given x), or of Y to X (given x_b); pixels in [0, 1]."""
