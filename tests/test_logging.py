@@ -31,7 +31,7 @@ def test_read_metrics_of_a_binary_file_is_one_line(tmp_path):
 
 
 def test_append_then_truncate_after_keeps_the_records_up_to_the_step(tmp_path):
-    log = MetricsLog(tmp_path)
+    log = MetricsLog(tmp_path / "metrics.jsonl")
     for step in (10, 20, 30):
         log.append({"step": step, "phase": "model", "loss": 1.0 / step})
     with open(log.path, "a") as f:

@@ -16,6 +16,7 @@ from typing import Any
 from latentlab.errors import UserError
 from latentlab.files import atomic_write, read_json, read_text
 from latentlab.reporting.page import ENV, data_uri, fmt_number
+from latentlab.runs import Run
 from latentlab.training.logging import read_metrics
 from latentlab.viz.figures import loss_curves
 
@@ -37,7 +38,8 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
 
 
 def _run_view(run_dir: Path, index: int) -> dict:
-    config_path = run_dir / "config.toml"
+    run = Run(run_dir)
+    config_path = run.config_path
     if not run_dir.is_dir() or not (config_path.exists() or config_path.is_symlink()):
         raise UserError(
             f"{run_dir} is not a latentlab run directory (no config.toml at {config_path}); "
@@ -51,9 +53,8 @@ def _run_view(run_dir: Path, index: int) -> dict:
     if not isinstance(config.get("model"), dict):
         raise UserError(f"{config_path} has no [model] table: it is not a run's config; restore it from a copy, "
                         "or train the run again")
-    results = _read_results(run_dir / "results.json")
-    metrics_path = run_dir / "metrics.jsonl"
-    records = read_metrics(metrics_path) if metrics_path.exists() else []
+    results = _read_results(run.results_path)
+    records = read_metrics(run.metrics_path) if run.metrics_path.exists() else []
     model = config.get("model")
     return {
         "anchor": f"run-{index}",
@@ -61,11 +62,11 @@ def _run_view(run_dir: Path, index: int) -> dict:
         "model": (results or {}).get("model") or (model or {}).get("name"),
         "description": config.get("description", ""),
         "step": (results or {}).get("step", records[-1].get("step") if records else None),
-        "results": _results_view(results, run_dir / "results.json") if results else None,
+        "results": _results_view(results, run.results_path) if results else None,
         "curves": _curves_uri(records),
         "figures": [
             {"caption": _caption(p), "uri": data_uri(p.read_bytes())}
-            for p in sorted((run_dir / "figures").glob("*.png"), key=_figure_order)
+            for p in sorted(run.figures_dir.glob("*.png"), key=_figure_order)
             if p.name != "loss_curves.png"  # drawn above from metrics.jsonl
         ],
         "config_lines": [

@@ -15,14 +15,12 @@ from pathlib import Path
 from latentlab.errors import UserError
 from latentlab.files import atomic_write, write_error
 
-FILE_NAME = "metrics.jsonl"
-
 
 class MetricsLog:
-    """The metrics.jsonl of `run_dir`; None writes nothing (a run without a directory)."""
+    """The log at `path` (a run's `Run.metrics_path`); None writes nothing (a run without a directory)."""
 
-    def __init__(self, run_dir: Path | None):
-        self.path = Path(run_dir) / FILE_NAME if run_dir is not None else None
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path is not None else None
 
     def append(self, record: dict) -> None:
         """Add one record as one line."""

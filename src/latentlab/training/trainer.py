@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted, UserError
-from latentlab.models.base import GenerativeModel
 from latentlab.files import make_dir
+from latentlab.models.base import GenerativeModel
+from latentlab.runs import Run
 from latentlab.training.checkpoint import (DamagedCheckpoint, checkpoint_files, latest_checkpoint, load_checkpoint,
                                            save_checkpoint)
 from latentlab.training.distributed import World, average_gradients, gather_rng_states
@@ -77,10 +78,12 @@ class Trainer:
     ):
         self.model, self.batcher, self.cfg = model, batcher, cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        run = Run(run_dir) if run_dir is not None else None  # its layout: where checkpoints and the log go
+        self.checkpoint_dir = run.checkpoints_dir if run is not None else None
         self.quiet, self.world, self.is_main = quiet, world, world.is_main
-        if self.run_dir is not None and self.is_main:
-            make_dir(self.run_dir)
-        self.metrics = MetricsLog(self.run_dir if self.is_main else None)
+        if run is not None and self.is_main:
+            make_dir(run.path)
+        self.metrics = MetricsLog(run.metrics_path if run is not None and self.is_main else None)
         groups = model.parameter_groups()
         missing = set(model.phases) - set(groups)
         if missing:
@@ -99,10 +102,6 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (from checkpoints)
         self.window: dict[str, dict] = {}  # {phase: {"n": iterations, term: sum}} since the last log record
-
-    @property
-    def checkpoint_dir(self) -> Path | None:
-        return self.run_dir / "checkpoints" if self.run_dir is not None else None
 
     # -- state
     def state_dict(self) -> dict:
