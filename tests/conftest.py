@@ -26,6 +26,18 @@ def data_root() -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """One cache directory for the session's decoded images and stamps, never the user's own."""
+    before = os.environ.get("LATENTLAB_CACHE")
+    os.environ["LATENTLAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield Path(os.environ["LATENTLAB_CACHE"])
+    if before is None:
+        os.environ.pop("LATENTLAB_CACHE")
+    else:
+        os.environ["LATENTLAB_CACHE"] = before
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

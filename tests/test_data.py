@@ -24,6 +24,7 @@ import torch
 
 import latentlab.data as data
 from latentlab.data import sources
+from latentlab.data.cache import cache_dir
 from latentlab.data.sources import SOURCES, Source, locate
 from latentlab.errors import UserError
 
@@ -127,7 +128,8 @@ def test_download_is_verified_and_renamed_into_place(monkeypatch, tmp_path, serv
     assert folder == final.parent and final.read_bytes() == LABELS_GZ
     src, dst, existed = next(r for r in renames if r[1] == final)
     assert src.parent == folder and src.name.endswith(".part") and not existed  # temp, then rename
-    assert sorted(p.name for p in folder.iterdir()) == [sources.STAMP, final.name]  # no temp left
+    assert sorted(p.name for p in folder.iterdir()) == [final.name]  # no temp left, no stamp in the data folder
+    assert list((cache_dir() / "verified").glob(f"tiny-*.json"))  # the stamp is kept in the cache
     np.testing.assert_array_equal(data.read_idx(final), LABELS)
 
 

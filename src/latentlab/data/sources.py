@@ -3,26 +3,25 @@
 `locate(name, root)` returns `root/<folder>` once every file of the dataset is there and
 matches its sha256. A missing file is downloaded (when allowed) through a temp file in the
 same folder that is verified before it is renamed into place, so a failed or corrupt
-download never leaves a file behind. Verified hashes are remembered in a small stamp file
-per folder, keyed by each file's size and mtime; where the folder is read-only (a shared
-data folder) the files are simply hashed again, which takes milliseconds.
+download never leaves a file behind. Verified hashes are remembered in a stamp per folder,
+keyed by each file's size and mtime, kept in the cache directory (data/cache.py), never in
+the data folder; where the cache cannot be written the files are simply hashed again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import os
 import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentlab.data import cache
 from latentlab.data.root import ROOT_RULE
 from latentlab.errors import UserError
 
-STAMP = ".latentlab-verified.json"
 TIMEOUT_S = 20.0  # per socket operation, not per file
 
 
@@ -188,18 +187,18 @@ def _fetch(url: str, dest: Path, sha256s: tuple[str, ...]) -> None:
 
 
 def _verify(name: str, source: Source, folder: Path) -> None:
-    """Check every file with a known sha256, skipping those the stamp file vouches for."""
-    stamp_path = folder / STAMP
-    stamp = _read_stamp(stamp_path)
+    """Check every file with a known sha256, skipping those the cached stamp vouches for."""
+    key = cache.folder_key(folder)
+    stamp = cache.read_json("verified", key)
     verified = {}
     for file_name, sha256s in source.files.items():
         if not sha256s:
             continue
         path = folder / file_name
         info = path.stat()
-        key = [info.st_size, info.st_mtime_ns]
+        size_mtime = [info.st_size, info.st_mtime_ns]
         entry = stamp.get(file_name)
-        unchanged = isinstance(entry, dict) and entry.get("size_mtime") == key
+        unchanged = isinstance(entry, dict) and entry.get("size_mtime") == size_mtime
         if unchanged and entry.get("sha256") in sha256s:  # hashed before, not touched since
             verified[file_name] = entry
             continue
@@ -210,9 +209,9 @@ def _verify(name: str, source: Source, folder: Path) -> None:
                 f"{path}: sha256 is {actual}, expected {' or '.join(sha256s)} for dataset {name}; "
                 "the file is corrupt or another release: delete it and run again to re-download it"
             )
-        verified[file_name] = {"size_mtime": key, "sha256": actual}
-    if verified != stamp and _writable(folder):
-        _write_stamp(stamp_path, verified)
+        verified[file_name] = {"size_mtime": size_mtime, "sha256": actual}
+    if verified != stamp:
+        cache.write_json("verified", key, verified)
 
 
 def _writable(path: Path) -> bool:
@@ -222,27 +221,3 @@ def _writable(path: Path) -> bool:
     while not path.exists():
         path = path.parent
     return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK)
-
-
-def _read_stamp(path: Path) -> dict:
-    """The stamp file's content, or {} when it is absent or unreadable."""
-    try:
-        stamp = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return stamp if isinstance(stamp, dict) else {}
-
-
-def _write_stamp(path: Path, verified: dict) -> None:
-    """Write the stamp atomically; if that fails the files are just hashed again next time."""
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(verified, out, indent=1)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except OSError:
-        Path(tmp_name).unlink(missing_ok=True)
