@@ -103,11 +103,13 @@ def test_gaussian_decoder_log_likelihood():
     torch.testing.assert_close(model.log_px_given_z(x, z), expected)
 
 
-def test_conv_networks_reject_sizes_not_divisible_by_4():
+def test_conv_networks_take_any_image_size_and_reject_tables():
     from latentlab.errors import UserError
 
-    with pytest.raises(UserError, match="divisible by 4"):
-        tiny_vae(net="conv").__class__(VAEConfig(net="conv"), (1, 30, 30))
+    model = tiny_vae(net="conv").__class__(VAEConfig(net="conv"), (1, 30, 30))  # padded to 32, cropped back
+    assert model.decode(torch.randn(2, VAEConfig().z_dim)).shape == (2, 1, 30, 30)
+    with pytest.raises(UserError, match="need images"):
+        tiny_vae(net="conv").__class__(VAEConfig(net="conv"), (5,))
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

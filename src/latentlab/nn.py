@@ -66,32 +66,80 @@ class MLPDecoder(nn.Module):
         return self.net(_with_y(z, y))
 
 
+def conv_stages(height: int, width: int) -> int:
+    """The depth rule of ConvEncoder/ConvDecoder: stride-2 stages until the smaller side is at most 8,
+    and at least 2. 28×28 -> 2 (7×7), 32×32 -> 2 (8×8), 64×64 -> 3 (8×8), 256×256 -> 5 (8×8)."""
+    stages, side = 2, min(height, width) / 4
+    while side > 8:
+        stages, side = stages + 1, side / 2
+    return stages
+
+
+def conv_channels(stages: int) -> list[int]:
+    """Channels after each stride-2 stage: 32, 64, 128, 256, then 256 again."""
+    return [min(32 * 2**i, 256) for i in range(stages)]
+
+
+def _conv_grid(x_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(C, stages, H', W') for images (C, H, W): H' = ceil(H / 2^stages), likewise W'."""
+    if len(x_shape) != 3:
+        raise UserError(f"the conv networks need images (C, H, W), got data of shape {x_shape}; "
+                        "use model.net = \"v1\" (MLP) for this data")
+    c, h, w = x_shape
+    stages = conv_stages(h, w)
+    return c, stages, -(-h // 2**stages), -(-w // 2**stages)
+
+
 class ConvEncoder(nn.Module):
-    """Two stride-2 4×4 convolutions (32, 64 channels), then 256 units -> 2Z. H and W divisible by 4."""
+    """Stride-2 4×4 convolutions (32, 64, 128, 256, ... channels; `conv_stages` many), then 256 units -> 2Z.
+
+    Any C and H×W: an image whose sides are not multiples of 2^stages is zero-padded at the
+    bottom and right first. Two stages (the CS236-era small conv pair) up to 32×32."""
 
     def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 256):
         super().__init__()
-        c, h, w = _conv_shape(x_shape)
-        self.conv = nn.Sequential(
-            nn.Conv2d(c, 32, 4, 2, 1), nn.ELU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ELU(), nn.Flatten()
-        )
-        self.head = MLP([64 * (h // 4) * (w // 4) + y_dim, hidden, 2 * z_dim])
+        c, stages, gh, gw = _conv_grid(x_shape)
+        channels = conv_channels(stages)
+        self.pad = (0, gw * 2**stages - x_shape[2], 0, gh * 2**stages - x_shape[1])  # F.pad: (left, right, top, bottom)
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip([c, *channels[:-1]], channels):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.ELU()]
+        self.conv = nn.Sequential(*layers, nn.Flatten())
+        self.head = MLP([channels[-1] * gh * gw + y_dim, hidden, 2 * z_dim])
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if any(self.pad):
+            x = F.pad(x, self.pad)  # (B, C, H'·2^stages, W'·2^stages)
         return gaussian_head(self.head(_with_y(self.conv(x), y)))
 
 
+class Crop(nn.Module):
+    """x (B, C, H', W') -> its top-left (B, C, H, W): undoes ConvEncoder's padding."""
+
+    def __init__(self, height: int, width: int):
+        super().__init__()
+        self.height, self.width = height, width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[..., : self.height, : self.width]
+
+
 class ConvDecoder(nn.Module):
-    """The mirror of ConvEncoder: Z -> 256 -> 64·(H/4)·(W/4) -> two stride-2 transposed convs -> D."""
+    """The mirror of ConvEncoder: Z -> 256 -> channels·H'·W' -> stride-2 transposed convs -> C·H·W (flat)."""
 
     def __init__(self, x_shape: tuple[int, ...], z_dim: int, y_dim: int = 0, hidden: int = 256):
         super().__init__()
-        c, h, w = _conv_shape(x_shape)
-        self.grid = (64, h // 4, w // 4)
+        c, stages, gh, gw = _conv_grid(x_shape)
+        channels = conv_channels(stages)[::-1]
+        self.grid = (channels[0], gh, gw)
         self.fc = nn.Sequential(MLP([z_dim + y_dim, hidden, math.prod(self.grid)]), nn.ELU())
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ELU(), nn.ConvTranspose2d(32, c, 4, 2, 1), nn.Flatten()
-        )
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(channels, channels[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.ELU()]
+        layers.append(nn.ConvTranspose2d(channels[-1], c, 4, 2, 1))
+        if (gh * 2**stages, gw * 2**stages) != tuple(x_shape[1:]):
+            layers.append(Crop(*x_shape[1:]))
+        self.deconv = nn.Sequential(*layers, nn.Flatten())
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.fc(_with_y(z, y))

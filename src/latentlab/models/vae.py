@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from latentlab.config import choice
+from latentlab.errors import UserError
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
 from latentlab.models.priors import StandardNormal, upgrade_old_prior_keys
@@ -24,7 +26,8 @@ class VAEConfig:
     z_dim: int = 10
     net: str = choice("v1", "conv")  # v1: the CS236 MLP; conv: a small conv pair
     likelihood: str = choice("bernoulli", "gaussian")
-    x_var: float = 0.1  # fixed variance of the Gaussian decoder
+    x_var: float = 0.1  # variance of the Gaussian decoder (its initial value where learned)
+    learn_x_var: bool = False  # Gaussian decoder: learn one variance per dimension of x
     beta: float = 1.0  # weight of the KL term (β-VAE); 1 is the ELBO
     iwae_k: int = 1  # samples per x in training: 1 trains the ELBO, k > 1 the IWAE-k bound
 
@@ -33,7 +36,8 @@ class VAE(GenerativeModel):
     """Variational autoencoder (Kingma & Welling 2014), with β (Higgins et al. 2017) and IWAE (Burda et al. 2016).
 
     Generative model:  z ~ p(z) = N(0, I)  (or the `prior` given),   x ~ p(x|z) = Bern(x; sigmoid(decoder(z)))
-                       (likelihood = "bernoulli") or N(x; decoder(z), x_var·I) ("gaussian")
+                       (likelihood = "bernoulli") or N(x; decoder(z), diag(var)) ("gaussian"; var = x_var·1,
+                       or one variance per dimension of x learned with the rest when learn_x_var)
     Inference model:   q(z|x) = N(z; μ(x), diag σ²(x)),  μ, σ² = encoder(x)
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)) ≤ log p(x)   (K&W 2014, eq. 3), one reparameterised z;
     loss = Rec + β·KL with Rec = -log p(x|z); with iwae_k = k > 1 the loss is -IWAE-k (Burda et al., eq. 8).
@@ -47,7 +51,10 @@ class VAE(GenerativeModel):
         super().__init__()  # config: a VAEConfig, or any with z_dim, net, likelihood and x_var (the GMVAE's)
         self.config, self.x_shape = config, tuple(x_shape)
         self.encoder, self.decoder = encoder_decoder(config.net, self.x_shape, config.z_dim)
-        self.observation = Observation(config.likelihood, config.x_var)
+        learn_x_var = getattr(config, "learn_x_var", False)  # the GMVAE's config has no such field
+        if learn_x_var and config.likelihood != "gaussian":
+            raise UserError("model.learn_x_var = true needs model.likelihood = \"gaussian\"")
+        self.observation = Observation(config.likelihood, config.x_var, math.prod(self.x_shape), learn_x_var)
         self.prior = prior(config.z_dim)  # built after the networks: their initial draws come first
         self.register_load_state_dict_pre_hook(upgrade_old_prior_keys)
 
