@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from latentlab import bench
-from latentlab.config import load
-from latentlab.registry import build_model
+from latentlab.registry import build_model, load_config
 
 
 def test_step_flops_of_the_v1_vae_match_the_hand_count():
-    cfg, _ = load("cs236_vae")
+    cfg, _ = load_config("cs236_vae")
     model = build_model(cfg.model, (1, 28, 28))
     flops = bench.step_flops_per_image(model, {"x": torch.rand(97, 1, 28, 28)}, model.phases)
     # Guards the hardware-limit denominator. Per image, the six Linear layers hold

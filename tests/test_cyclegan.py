@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from latentlab.config import build
+from latentlab.registry import build_config as build
 from latentlab.errors import UserError
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.history_pool import HistoryPool

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from latentlab.config import TrainConfig, build
+from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
-from latentlab.registry import build_model
+from latentlab.registry import build_config, build_model
 from latentlab.training.distributed import World
 from latentlab.training.trainer import Trainer
 
@@ -29,7 +29,7 @@ def _train(world: World, out: Path | None) -> dict:
     # The AE's loss has no sampling inside, and dynamic binarization is drawn for the whole
     # global batch by the batcher, so both runs see the same examples and the same random draws.
     torch.manual_seed(0)
-    model = build_model(build({"model": {"name": "ae", "z_dim": 3}}).model, (1, 6, 6))
+    model = build_model(build_config({"model": {"name": "ae", "z_dim": 3}}).model, (1, 6, 6))
     data = {"x": torch.rand(80, 1, 6, 6, generator=torch.Generator().manual_seed(1))}
     batcher = Batcher(data, 2 * B, seed=0, binarization="dynamic", rank=world.rank, world_size=world.size)
     cfg = TrainConfig(iterations=STEPS, lr=1e-3, grad_clip=1.0, checkpoint_every=10**9, log_every=10**9)

@@ -5,11 +5,10 @@ import re
 import pytest
 import torch
 
-from latentlab.config import build
 from latentlab.models.base import ConditionalDecoder, Decoder, Encoder, LatentPrior, LikelihoodBound
 from latentlab.models.vae import VAE, VAEConfig
 from latentlab.probability import log_normal, sample_gaussian
-from latentlab.registry import MODELS, build_model
+from latentlab.registry import MODELS, build_config, build_model
 
 
 def tiny_vae(**kw) -> VAE:
@@ -52,7 +51,7 @@ def test_beta_weights_only_the_kl():
 
 
 def test_ae_loss_is_binary_cross_entropy():
-    model = build_model(build({"model": {"name": "ae", "z_dim": 3}}).model, (1, 8, 8))
+    model = build_model(build_config({"model": {"name": "ae", "z_dim": 3}}).model, (1, 8, 8))
     x = torch.bernoulli(torch.rand(5, 1, 8, 8))
     z, var = model.encode(x)
     assert torch.all(var == 0)
@@ -71,7 +70,7 @@ def test_every_model_trains_with_finite_loss_and_gradients(name, net):
     if not has_net and net != "v1":
         pytest.skip(f"{name} has no model.net")
     raw = {"name": name, "z_dim": 2, **({"net": net} if has_net else {})}
-    model = build_model(build({"model": raw}).model, (1, 12, 8))
+    model = build_model(build_config({"model": raw}).model, (1, 12, 8))
     x = torch.bernoulli(torch.rand(7, 1, 12, 8))
     # labels for conditional models, a labelled stream for semi-supervised ones; the others ignore them
     batch = {"x": x, "y": torch.arange(7), "x_labelled": x[:5], "y_labelled": torch.arange(5)}

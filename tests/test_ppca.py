@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal
 
-from latentlab.config import TrainConfig, build
+from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import UserError
 from latentlab.models.base import Decoder, Encoder, LatentPrior, LikelihoodBound
 from latentlab.models.ppca import PPCA, PPCAConfig, fit_em, mean_log_likelihood, ppca_ml
-from latentlab.registry import build_model
+from latentlab.registry import build_config, build_model
 from latentlab.training.trainer import Trainer
 
 D, Q = 8, 2
@@ -104,7 +104,7 @@ def test_gradient_fit_through_the_trainer_approaches_the_closed_form():
     x = toy_data().float()
     with torch.no_grad():
         best = float(PPCA(PPCAConfig(z_dim=Q), (1, 2, 4)).fit(x).log_prob(x).mean())
-    model = build_model(build({"model": {"name": "ppca", "z_dim": Q}}).model, (1, 2, 4))
+    model = build_model(build_config({"model": {"name": "ppca", "z_dim": Q}}).model, (1, 2, 4))
     assert all(isinstance(model, P) for P in (LikelihoodBound, Encoder, Decoder, LatentPrior))
     cfg = TrainConfig(iterations=300, batch_size=len(x), lr=0.2, log_every=10**6, checkpoint_every=10**6)
     Trainer(model, Batcher({"x": x}, len(x), seed=0), cfg, None, quiet=True).fit()

@@ -10,7 +10,7 @@ import torch
 from latentlab import api
 from latentlab import config as config_io
 from latentlab.errors import UserError
-from latentlab.registry import build_model
+from latentlab.registry import build_model, load_config
 from latentlab.runs import Run
 from latentlab.training.checkpoint import save_checkpoint
 
@@ -18,7 +18,7 @@ from latentlab.training.checkpoint import save_checkpoint
 def _fake_run(path, preset="cs236_vae", x_shape=(1, 28, 28), step=7, ema=True) -> tuple[Run, dict]:
     """A run directory written the way training writes it, without training: config, run.json and
     one checkpoint whose "model" and "ema" weights differ. Returns the run and the EMA state."""
-    config, _ = config_io.load(preset)
+    config, _ = load_config(preset)
     run = Run.create(path, preset)
     run.write_meta(x_shape=list(x_shape))
     run.write_config(config)

@@ -6,14 +6,13 @@ import math
 import pytest
 import torch
 
-from latentlab.config import build
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mmd2, mode_stats
 from latentlab.models.base import NoiseConditionalScore
 from latentlab.models.ddpm import DDPM, DDPMConfig, beta_schedule
 from latentlab.models.ncsn import NCSN, NCSNConfig
 from latentlab.objectives.score_matching import denoising_score_matching
-from latentlab.registry import build_model
+from latentlab.registry import build_config, build_model
 from latentlab.sampling import ancestral_sample, annealed_langevin
 from latentlab.studies.base import study_threads
 
@@ -21,7 +20,7 @@ from latentlab.studies.base import study_threads
 @pytest.mark.parametrize("name", ["ncsn", "ddpm"])
 def test_every_score_model_trains_with_finite_loss_and_gradients(name):
     fast = {"ncsn": {"num_sigmas": 4, "steps_each": 3}, "ddpm": {"timesteps": 20}}[name]
-    model = build_model(build({"model": {"name": name, "hidden": 16, "blocks": 2, "x_freqs": 2, **fast}}).model, (2,))
+    model = build_model(build_config({"model": {"name": name, "hidden": 16, "blocks": 2, "x_freqs": 2, **fast}}).model, (2,))
     terms = model.loss({"x": torch.randn(7, 2)}, "model")
     assert all(torch.isfinite(v) and v.dim() == 0 for v in terms.values())
     terms["loss"].backward()

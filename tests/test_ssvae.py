@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentlab.config import TrainConfig, build
+from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.errors import UserError
@@ -14,6 +14,7 @@ from latentlab.evaluation.protocols import accuracy
 from latentlab.evaluation.references import REFERENCES, Reference, evaluate_checks
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.probability import kl_normal, log_bernoulli_with_logits
+from latentlab.registry import build_config
 from latentlab.training.trainer import Trainer
 
 
@@ -124,7 +125,7 @@ def test_accuracy_and_its_checks():
 
 
 def test_labelled_stream_config_is_checked():
-    cfg = build({"model": {"name": "ssvae"}, "data": {"labelled": "per_class", "labels_per_class": 3}})
+    cfg = build_config({"model": {"name": "ssvae"}, "data": {"labelled": "per_class", "labels_per_class": 3}})
     assert cfg.data.labelled == "per_class" and cfg.model.class_weight == 100.0
     with pytest.raises(UserError, match="labelled"):
-        build({"model": {"name": "ssvae"}, "data": {"labelled": "some"}})
+        build_config({"model": {"name": "ssvae"}, "data": {"labelled": "some"}})

@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from latentlab import config as config_io
 from latentlab.data.load import resized
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
+from latentlab.registry import load_config
 from latentlab.studies import studies
 from latentlab.studies.faces_geometry import bend, pca_frechet, principal_axes
 
@@ -29,7 +29,7 @@ def test_area_downsampling_averages_blocks_and_rejects_bad_sizes():
     assert resized(data, ()) is data
     with pytest.raises(UserError, match="image_size"):
         resized(data, (24,))
-    cfg, _ = config_io.load("faces_vae")
+    cfg, _ = load_config("faces_vae")
     assert cfg.data.image_size == (24, 24) and cfg.data.binarize == "none"
 
 

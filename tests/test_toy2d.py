@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from latentlab.config import build
 from latentlab.data import toy2d
 from latentlab.errors import UserError
+from latentlab.registry import build_config
 
 
 @pytest.mark.parametrize("name", toy2d.DISTRIBUTIONS)
@@ -76,10 +76,10 @@ def test_load_toy2d_and_bad_names():
 def test_load_gives_toy_data_and_rejects_binarization():
     from latentlab.data.load import load
 
-    config = build({"model": {"name": "ddpm"}, "data": {"name": "checkerboard", "binarize": "none", "n_train": 64,
-                                                        "n_test": 16}})
+    config = build_config({"model": {"name": "ddpm"}, "eval": {"protocol": "samples2d"},
+                           "data": {"name": "checkerboard", "binarize": "none", "n_train": 64, "n_test": 16}})
     data = load(config, None, "cpu")
     assert data.train_x.shape == (64, 2) and data.name == "checkerboard"
-    bad = build({"model": {"name": "ddpm"}, "data": {"name": "checkerboard"}})  # binarize defaults to dynamic
-    with pytest.raises(UserError, match='binarize = "none"'):
-        load(bad, None, "cpu")
+    with pytest.raises(UserError, match='data.binarize = "dynamic" is not accepted: "none" for the 2-D'):
+        build_config({"model": {"name": "ddpm"}, "eval": {"protocol": "samples2d"},
+                      "data": {"name": "checkerboard"}})  # binarize defaults to dynamic

@@ -117,7 +117,7 @@ def test_cyclegan_trains_under_bf16_autocast_and_channels_last(precision, channe
 
 def test_train_evaluate_and_resume_a_cyclegan_through_the_api(tmp_path, monkeypatch):
     from latentlab import api
-    from latentlab.config import build
+    from latentlab.registry import build_config as build
     from latentlab.data.datasets import ImageData
 
     g = torch.Generator().manual_seed(0)

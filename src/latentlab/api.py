@@ -28,7 +28,7 @@ from latentlab.data.load import load
 from latentlab.data.unpaired import UnpairedBatcher, split_domains
 from latentlab.errors import UserError
 from latentlab.models.base import Translator
-from latentlab.registry import build_model
+from latentlab.registry import build_model, load_config
 from latentlab.runs import FORMAT, Run
 from latentlab.training import distributed
 from latentlab.training.device import resolve_device
@@ -56,7 +56,9 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         config = run.read_config(overrides)
         changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
-        config, name = config_io.load(config, overrides)
+        config, name = load_config(config, overrides)
+    else:
+        config = config_io.check_config(config)
     world = distributed.init(resolve_device(device or config.train.device))
     try:
         if resume is None:

@@ -31,7 +31,7 @@ from latentlab.config import Config
 from latentlab.data.batcher import Batcher
 from latentlab.data.unpaired import UnpairedBatcher
 from latentlab.files import atomic_write
-from latentlab.registry import MODELS, build_model
+from latentlab.registry import MODELS, build_config, build_model, load_config
 from latentlab.training.trainer import Trainer
 
 
@@ -63,8 +63,8 @@ CASES = (
 
 def case_config(case: Case) -> Config:
     if case.preset:
-        return config_io.load(case.preset, list(case.overrides))[0]
-    return config_io.build(config_io.apply_overrides(CYCLEGAN_CPU, list(case.overrides)))
+        return load_config(case.preset, list(case.overrides))[0]
+    return build_config(config_io.apply_overrides(CYCLEGAN_CPU, list(case.overrides)))
 
 
 def synthetic_domains(n: int = 1019, load: int = 72, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

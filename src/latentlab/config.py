@@ -1,91 +1,120 @@
 """Run configuration: frozen dataclasses read from TOML, with `--set a.b=c` overrides.
 
 A config file has the sections `[model]`, `[data]`, `[train]` and `[eval]`. `model.name`
-picks the model (see `registry.py`); the rest of `[model]` fills that model's own config
-dataclass, which sits right above the model in `models/<name>.py`. Unknown keys, wrong
-types and values outside a field's choices are errors that name the key and the accepted
-ones, raised before any work starts.
+picks the model (see `registry.py`, whose `load_config` and `build_config` read a config);
+the rest of `[model]` fills that model's own config dataclass, which sits right above the
+model in `models/<name>.py`. Every field declares what it accepts (`latentlab.fields`):
+unknown keys, wrong types, values out of range and values that contradict each other are
+errors that name the key, the value and what is accepted, raised before any data is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import re
 import tomllib
-import typing
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from latentlab.errors import UserError
+from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rules, choice, decay, flag, list_of,
+                              nonnegative, nonnegative_int, positive, positive_int, probability, random_seed, show, strings, text)
+
+__all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "build", "check_config",
+           "presets", "read_toml", "apply_overrides", "to_toml"]
+
+# generated 2-D distributions (data/toy2d.py): x is (N, 2), no labels, binarize must be "none"
+GENERATED = ("8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles", "pinwheel", "2spirals")
+# published numbers eval.reference may name (evaluation/references.py)
+REFERENCES = ("cs236_vae", "cs236_gmvae", "cs236_ssvae_gw0", "cs236_ssvae_gw1")
 
 
-class ConfigError(UserError):
-    """A config key, type or value that is not accepted."""
+def _is_phase_lr(entry: str) -> bool:
+    phase, sep, lr = entry.partition("=")
+    try:
+        return bool(sep and phase.strip()) and 0 < float(lr) < float("inf")
+    except ValueError:
+        return False
 
 
-def choice(default: str, *choices: str) -> Any:
-    """A string field that must be one of `choices` (the default first)."""
-    return field(default=default, metadata={"choices": (default, *choices)})
+def _is_device(name: str) -> bool:
+    return re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", name) is not None
+
+
+class ModelConfig(Protocol):
+    """A model's config dataclass (models/<name>.py); `name` is its key in the registry."""
+
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset, and how its pixels become x (float32 in [0, 1])."""
 
-    name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces",
-                       # generated 2-D distributions (data/toy2d.py): x is (N, 2), binarize must be "none"
-                       "8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles",
-                       "pinwheel", "2spirals", "svhn")
+    name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces", *GENERATED, "svhn")
     # none: grey values; dynamic: a fresh Bernoulli draw each time a batch is taken;
     # static: one draw, seeded by binarize_seed, kept for the whole run.
     binarize: str = choice("dynamic", "none", "static")
-    binarize_seed: int = 0
+    binarize_seed: int = random_seed(0)
     # the labelled stream of semi-supervised models (batches gain "x_labelled", "y_labelled"; the
     # whole labelled set every step, binarized like x): none; cs236: the 100 training images of
     # the CS236 "train" lists; per_class: labels_per_class images of each class, drawn with labelled_seed
     labelled: str = choice("none", "cs236", "per_class")
-    labels_per_class: int = 10
-    labelled_seed: int = 0
+    labels_per_class: int = positive_int(10)
+    labelled_seed: int = random_seed(0)
     # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]); empty keeps the native size
-    image_size: tuple[int, ...] = ()
+    image_size: tuple[int, ...] = list_of((), POSITIVE_INT, lengths=(0, 2),
+                                          describe="[] (the native size) or [H, W], two positive integers")
     # unpaired image-to-image training (batches {"x": domain X, "x_b": domain Y}): a random crop x crop
     # window of each loaded image (data.image_size is then the load size: 286 for 256), 0: none; the test
     # images are centre-cropped to it. flip: mirror each training image left-right with probability 1/2
-    crop: int = 0
-    flip: bool = False
-    n_train: int = 100_000  # generated data only: train and test draws, both from one generator seeded `seed`
-    n_test: int = 10_000
-    seed: int = 0
+    crop: int = nonnegative_int(0)
+    flip: bool = flag(False)
+    n_train: int = positive_int(100_000)  # generated data only: train and test draws, one generator seeded `seed`
+    n_test: int = positive_int(10_000)
+    seed: int = random_seed(0)
+
+    def broken_rules(self) -> Iterator[tuple[str, str]]:
+        """(field, what it accepts) for each rule between fields these values break."""
+        if self.name in GENERATED:
+            if self.binarize != "none":
+                yield "binarize", f"\"none\" for the 2-D distribution \"{self.name}\" (binarizing is for images)"
+            if self.image_size:
+                yield "image_size", f"[] for the 2-D distribution \"{self.name}\" (resizing is for images)"
+            if self.labelled != "none":
+                yield "labelled", f"\"none\" for the 2-D distribution \"{self.name}\" (it has no labels)"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The optimisation loop. One optimizer per model phase, all with these settings."""
 
-    iterations: int = 20_000
-    batch_size: int = 97
+    iterations: int = positive_int(20_000)
+    batch_size: int = positive_int(97)
     optimizer: str = choice("adam", "adamw", "rmsprop", "sgd")
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: float = positive(1e-3)
+    betas: tuple[float, float] = list_of((0.9, 0.999), DECAY, lengths=(2,))  # sgd: betas[0] is the momentum
     # per-phase learning rates as "phase=lr" (e.g. ["generator=4e-5"] for a GAN's two time-scale rule); other phases use lr
-    phase_lr: tuple[str, ...] = ()
-    weight_decay: float = 0.0
+    phase_lr: tuple[str, ...] = list_of((), strings(_is_phase_lr, "a string \"phase=lr\" with lr > 0"),
+                                        describe="a list of strings \"phase=lr\" with lr > 0 (like \"generator=4e-5\")")
+    weight_decay: float = nonnegative(0.0)
     # after this fraction of the iterations every learning rate falls linearly to 0 at the last one
     # (CycleGAN's schedule: 0.5); 1 keeps it constant
-    lr_decay_start: float = 1.0
+    lr_decay_start: float = probability(1.0)
     # fused: one kernel per step (fastest measured on CPU and GPU); foreach: batched ops; loop: per tensor
     optimizer_impl: str = choice("fused", "foreach", "loop")
-    compile: bool = False  # torch.compile the model's loss (pays a compile time of tens of seconds)
+    compile: bool = flag(False)  # torch.compile the model's loss (pays a compile time of tens of seconds)
     precision: str = choice("fp32", "bf16")  # bf16: autocast matmuls to bfloat16 (parameters stay fp32)
-    channels_last: bool = False  # NHWC memory layout for conv nets (CUDA tensor cores)
-    grad_clip: float = 0.0  # max global gradient norm per phase; 0 turns clipping off
-    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 turns it off
-    seed: int = 0  # the one seed: parameters, data order, binarization, reparameterisation
-    log_every: int = 100
-    checkpoint_every: int = 5_000  # the last step is always checkpointed
-    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:1 | mps
+    channels_last: bool = flag(False)  # NHWC memory layout for conv nets (CUDA tensor cores)
+    grad_clip: float = nonnegative(0.0)  # max global gradient norm per phase; 0 turns clipping off
+    ema: float = decay(0.0)  # decay of an exponential moving average of the weights; 0 turns it off
+    seed: int = random_seed(0)  # the one seed: parameters, data order, binarization, reparameterisation
+    log_every: int = positive_int(100)
+    checkpoint_every: int = positive_int(5_000)  # the last step is always checkpointed
+    device: str = text("auto", pattern=_is_device, describe="auto, cpu, cuda, cuda:N or mps")  # auto: cuda, mps, cpu
 
 
 @dataclass(frozen=True)
@@ -94,22 +123,27 @@ class EvalConfig:
 
     # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers)
     protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy", "samples_mnist")
-    reference: str = ""  # key of the published numbers to print beside ours
-    subset_repeats: int = 100  # NELBO/KL/Rec averaged over this many passes of the subset
-    iwae_k: tuple[int, ...] = (1, 10, 100, 1000)
-    iwae_repeats: tuple[int, ...] = (100, 10, 1, 1)  # passes of the subset per k
-    full_test: bool = True  # also every bound on the whole test set, one pass each
-    test_binarize_seed: int = 0  # static binarization of the full test set
-    chunk: int = 25_000  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
-    figures: bool = True
-    n_samples: int = 2_000  # samples2d: model samples per metric, and the size of each real draw of its floor
+    reference: str = choice("", *REFERENCES)  # key of the published numbers to print beside ours; "": none
+    subset_repeats: int = positive_int(100)  # NELBO/KL/Rec averaged over this many passes of the subset
+    iwae_k: tuple[int, ...] = list_of((1, 10, 100, 1000), POSITIVE_INT)  # []: no IWAE bounds (an AE has none)
+    iwae_repeats: tuple[int, ...] = list_of((100, 10, 1, 1), POSITIVE_INT)  # passes of the subset per k
+    full_test: bool = flag(True)  # also every bound on the whole test set, one pass each
+    test_binarize_seed: int = random_seed(0)  # static binarization of the full test set
+    chunk: int = positive_int(25_000)  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
+    figures: bool = flag(True)
+    n_samples: int = positive_int(2_000)  # samples2d: model samples per metric, and the size of each real draw of its floor
+
+    def broken_rules(self) -> Iterator[tuple[str, str]]:
+        """(field, what it accepts) for each rule between fields these values break."""
+        if len(self.iwae_repeats) != len(self.iwae_k):
+            yield "iwae_repeats", f"a list as long as eval.iwae_k ({len(self.iwae_k)} values), one count per k"
 
 
 @dataclass(frozen=True)
 class Config:
     """A whole run. `model` is the config dataclass of the model named by `model.name`."""
 
-    model: Any
+    model: ModelConfig
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
@@ -171,28 +205,41 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def build(raw: dict) -> Config:
-    """Check a raw table against the dataclasses and build the frozen config."""
-    from latentlab.registry import model_config_class
-
-    known = ["model", *SECTIONS, "description"]
-    _reject_unknown(raw, known, where="the top level")
-    model_raw = dict(raw.get("model", {}))
-    name = model_raw.get("name")
-    if name is None:
-        raise ConfigError("model.name is missing: the config must say which model to train")
-    cls = model_config_class(str(name))
-    return Config(
-        model=_dataclass_from(cls, model_raw, "model"),
-        description=_check_type(raw.get("description", ""), str, "description"),
+def build(raw: dict, model_configs: Mapping[str, type]) -> Config:
+    """Check a raw table against the dataclasses and build the frozen config; `model_configs` maps
+    each model name to its config dataclass (the registry's `build_config` passes them all)."""
+    _reject_unknown(raw, ["model", *SECTIONS, "description"], where="the top level")
+    model_raw = raw.get("model", {})
+    if not isinstance(model_raw, dict):
+        raise ConfigError(f"'model' must be a section ([model]), got {show(model_raw)}")
+    if "name" not in model_raw:
+        raise ConfigError(f"model.name is missing: the config must say which model to train; "
+                          f"one of {', '.join(json.dumps(m) for m in model_configs)}")
+    name = model_raw["name"]
+    if not isinstance(name, str) or name not in model_configs:
+        raise ConfigError(f"model.name = {show(name)} is not accepted: "
+                          f"one of {', '.join(json.dumps(m) for m in model_configs)}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"description = {show(description)} is not accepted: a string")
+    return check_config(Config(
+        model=_dataclass_from(model_configs[name], model_raw, "model"),
+        description=description,
         **{s: _dataclass_from(c, raw.get(s, {}), s) for s, c in SECTIONS.items()},
-    )
+    ))
 
 
-def load(path_or_preset: str | Path, overrides: list[str] = ()) -> tuple[Config, str]:
-    """Read, override and check a config; returns it and the preset/file name."""
-    raw, name = read_toml(path_or_preset)
-    return build(apply_overrides(raw, list(overrides))), name
+def check_config(config: Config) -> Config:
+    """`config` itself if every value is accepted and no rule between fields is broken, else a
+    ConfigError for the first that is not (for configs built in Python rather than read)."""
+    if not isinstance(config.description, str):
+        raise ConfigError(f"description = {show(config.description)} is not accepted: a string")
+    for section in ["model", *SECTIONS]:
+        obj = getattr(config, section)
+        for f in fields(obj):
+            check(f"{section}.{f.name}", getattr(obj, f.name), f)
+        check_rules(obj, section)
+    return config
 
 
 def _reject_unknown(raw: dict, accepted: list[str], where: str) -> None:
@@ -205,81 +252,28 @@ def _reject_unknown(raw: dict, accepted: list[str], where: str) -> None:
             )
 
 
-def _dataclass_from(cls: type, raw: dict, section: str) -> Any:
+def _dataclass_from(cls: type, raw: Any, section: str) -> Any:
+    """An instance of `cls` from the raw table of one section, every value checked."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"'{section}' must be a section ([{section}]), got {raw!r}")
-    names = [f.name for f in fields(cls)]
-    _reject_unknown(raw, names, where=f"[{section}]")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in fields(cls):
-        if f.name not in raw:
-            continue
-        key = f"{section}.{f.name}"
-        value = _check_type(raw[f.name], hints[f.name], key)
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{key} = {value!r} is not one of: {', '.join(choices)}")
-        values[f.name] = value
-    return cls(**values)
-
-
-def _check_type(value: Any, hint: Any, key: str) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            args = (args[0],) * len(value)
-        elif len(value) != len(args):
-            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_check_type(v, a, key) for v, a in zip(value, args))
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[hint]
-    if not ok:
-        raise ConfigError(f"{key} must be {hint.__name__}, got {value!r} ({type(value).__name__})")
-    return float(value) if hint is float else value
+        raise ConfigError(f"'{section}' must be a section ([{section}]), got {show(raw)}")
+    _reject_unknown(raw, [f.name for f in fields(cls)], where=f"[{section}]")
+    return cls(**{f.name: check(f"{section}.{f.name}", raw[f.name], f) for f in fields(cls) if f.name in raw})
 
 
 # ----------------------------------------------------------------------------- writing
 
 
-def to_dict(config: Config) -> dict:
-    return {
-        "description": config.description,
-        "model": dataclasses.asdict(config.model),
-        **{s: dataclasses.asdict(getattr(config, s)) for s in SECTIONS},
-    }
-
-
 def to_toml(config: Config) -> str:
     """The fully resolved config as TOML; a value that differs from the default is marked."""
-    lines = [f"description = {_toml_value(config.description)}", ""]
+    lines = [f"description = {show(config.description)}", ""]
     for section in ["model", *SECTIONS]:
         obj = getattr(config, section)
         lines.append(f"[{section}]")
         for f in fields(obj):
             value = getattr(obj, f.name)
-            line = f"{f.name} = {_toml_value(value)}"
+            line = f"{f.name} = {show(value)}"
             if f.default is not dataclasses.MISSING and value != f.default:
-                line += f"  # changed; default {_toml_value(f.default)}"
+                line += f"  # changed; default {show(f.default)}"
             lines.append(line)
         lines.append("")
     return "\n".join(lines)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, str):
-        return json.dumps(v)
-    return str(v)

@@ -1,8 +1,15 @@
-"""Model names -> (model class, config class). Explicit: no import-by-string."""
+"""Model names -> (model class, config class). Explicit: no import-by-string.
+
+Reading a config needs the model's config class, so the config readers that know every model
+live here: `load_config(preset or path, overrides)` and `build_config(raw table)`.
+"""
 
 from __future__ import annotations
 
-from latentlab.errors import UserError
+from pathlib import Path
+
+from latentlab import config as config_io
+from latentlab.config import Config, ModelConfig
 from latentlab.models.ae import AE, AEConfig
 from latentlab.models.base import GenerativeModel
 from latentlab.models.cvae import CVAE, CVAEConfig
@@ -29,12 +36,17 @@ MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
 }
 
 
-def model_config_class(name: str) -> type:
-    if name not in MODELS:
-        raise UserError(f"unknown model.name '{name}'; known models: {', '.join(MODELS)}")
-    return MODELS[name][1]
+def build_config(raw: dict) -> Config:
+    """Check a raw config table (model.name picks the model's config class) and build the frozen config."""
+    return config_io.build(raw, {name: cfg for name, (_, cfg) in MODELS.items()})
 
 
-def build_model(config, x_shape: tuple[int, ...]) -> GenerativeModel:
+def load_config(path_or_preset: str | Path, overrides: list[str] = ()) -> tuple[Config, str]:
+    """Read a TOML file or preset, apply `--set` overrides, check it all; returns it and the file's stem."""
+    raw, name = config_io.read_toml(path_or_preset)
+    return build_config(config_io.apply_overrides(raw, list(overrides))), name
+
+
+def build_model(config: ModelConfig, x_shape: tuple[int, ...]) -> GenerativeModel:
     """The model named by `config.name`, for data of shape x_shape (without the batch dim)."""
     return MODELS[config.name][0](config, x_shape)

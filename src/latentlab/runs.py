@@ -152,6 +152,8 @@ class Run:
 
     def read_config(self, overrides: list[str] = ()) -> Config:
         """The run's config with `overrides` ("a.b=c") applied, checked against this version's schema."""
+        from latentlab.registry import build_config  # every model's config class: imported only when read
+
         text = read_text(self.config_path, todo="restore it from a copy, or train the run again")
         try:
             raw = tomllib.loads(text)
@@ -159,7 +161,7 @@ class Run:
             raise UserError(f"{self.config_path} is corrupt (not valid TOML: {e}); restore it from a copy, "
                             "or train the run again") from None
         try:
-            return config_io.build(config_io.apply_overrides(raw, list(overrides)))
+            return build_config(config_io.apply_overrides(raw, list(overrides)))
         except UserError as e:
             raise UserError(f"{self.config_path}: {e}") from None
 

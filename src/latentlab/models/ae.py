@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from latentlab.config import choice
+from latentlab.fields import choice, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
 from latentlab.models.priors import StandardNormal
@@ -16,11 +16,11 @@ from latentlab.nn import encoder_decoder
 
 @dataclass(frozen=True)
 class AEConfig:
-    name: str = "ae"
-    z_dim: int = 10
+    name: str = choice("ae")
+    z_dim: int = positive_int(10)
     net: str = choice("v1", "conv")
     likelihood: str = choice("bernoulli", "gaussian")
-    x_var: float = 0.1
+    x_var: float = positive(0.1)
 
 
 class AE(GenerativeModel):

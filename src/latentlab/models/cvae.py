@@ -8,8 +8,8 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from latentlab.config import choice
 from latentlab.errors import UserError
+from latentlab.fields import choice, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
 from latentlab.models.priors import StandardNormal, upgrade_old_prior_keys
@@ -19,13 +19,13 @@ from latentlab.objectives.elbo import ELBOTerms, reparameterised_iwae_bound, rep
 
 @dataclass(frozen=True)
 class CVAEConfig:
-    name: str = "cvae"
-    z_dim: int = 10
-    n_classes: int = 10
+    name: str = choice("cvae")
+    z_dim: int = positive_int(10)
+    n_classes: int = positive_int(10)
     net: str = choice("v1", "conv")  # v1: MLPs x+y -> h -> h -> 2Z and z+y -> h -> h -> D (ELU)
-    hidden: int = 300  # width of the hidden layers (the SVHN protocol: 500)
+    hidden: int = positive_int(300)  # width of the hidden layers (the SVHN protocol: 500)
     likelihood: str = choice("gaussian", "bernoulli")
-    x_var: float = 0.1  # fixed variance of the Gaussian decoder
+    x_var: float = positive(0.1)  # fixed variance of the Gaussian decoder
 
 
 class CVAE(GenerativeModel):

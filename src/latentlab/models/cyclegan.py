@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from latentlab.config import choice
+from latentlab.fields import choice, nonnegative, nonnegative_int, number, positive, positive_int
 from latentlab.errors import UserError
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.gan import frozen
@@ -19,20 +19,20 @@ from latentlab.objectives.cycle import cycle_consistency_loss, identity_loss
 
 @dataclass(frozen=True)
 class CycleGANConfig:
-    name: str = "cyclegan"
+    name: str = choice("cyclegan")
     loss: str = choice("least_squares", "minimax", "nonsaturating", "wgan_gp")
-    ngf: int = 64  # generator width: c7s1-ngf, d(2ngf), d(4ngf), R(4ngf)...
-    n_blocks: int = 9  # residual blocks: 9 at 256 px, 6 at 128 px (the paper)
-    ndf: int = 64  # discriminator width: C(ndf)-C(2ndf)-...
-    n_layers: int = 3  # PatchGAN depth: 3 sees 70×70 patches
-    lambda_cycle: float = 10.0  # λ of the cycle-consistency loss
-    lambda_identity: float = 0.5  # weight of the identity loss as a fraction of λ (0.5·λ = 5); 0 turns it off
-    pool_size: int = 50  # generated images kept per domain for the discriminators; 0: none
-    ls_a: float = 0.0  # least squares: target of D on generated images
-    ls_b: float = 1.0  # ... on real images
-    ls_c: float = 1.0  # ... the value the generators want D to give their images
-    gp_lambda: float = 10.0  # wgan_gp: λ of the gradient penalty
-    init_std: float = 0.02  # convolution weights ~ N(0, init_std²)
+    ngf: int = positive_int(64)  # generator width: c7s1-ngf, d(2ngf), d(4ngf), R(4ngf)...
+    n_blocks: int = nonnegative_int(9)  # residual blocks: 9 at 256 px, 6 at 128 px (the paper)
+    ndf: int = positive_int(64)  # discriminator width: C(ndf)-C(2ndf)-...
+    n_layers: int = positive_int(3)  # PatchGAN depth: 3 sees 70×70 patches
+    lambda_cycle: float = nonnegative(10.0)  # λ of the cycle-consistency loss
+    lambda_identity: float = nonnegative(0.5)  # weight of the identity loss as a fraction of λ (0.5·λ = 5); 0 turns it off
+    pool_size: int = nonnegative_int(50)  # generated images kept per domain for the discriminators; 0: none
+    ls_a: float = number(0.0)  # least squares: target of D on generated images
+    ls_b: float = number(1.0)  # ... on real images
+    ls_c: float = number(1.0)  # ... the value the generators want D to give their images
+    gp_lambda: float = nonnegative(10.0)  # wgan_gp: λ of the gradient penalty
+    init_std: float = positive(0.02)  # convolution weights ~ N(0, init_std²)
 
 
 class CycleGAN(GenerativeModel):

@@ -15,12 +15,13 @@ f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2), s = 0.008, β_t clipped at 0.9
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from latentlab.config import choice
+from latentlab.fields import EVEN_POSITIVE_INT, choice, declare, nonnegative_int, numbers, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.nn import ScoreMLP
 from latentlab.objectives.score_matching import eps_prediction_loss
@@ -41,18 +42,26 @@ def beta_schedule(name: str, T: int, beta_start: float = 1e-4, beta_end: float =
     raise ValueError(f"unknown beta schedule {name!r}")
 
 
+BETA = numbers(0.0, 1.0, lo_open=True, hi_open=True, text="a number in (0, 1)")
+
+
 @dataclass(frozen=True)
 class DDPMConfig:
-    name: str = "ddpm"
-    timesteps: int = 1000  # T
+    name: str = choice("ddpm")
+    timesteps: int = positive_int(1000)  # T
     schedule: str = choice("linear", "cosine")
-    beta_start: float = 1e-4  # linear schedule at T = 1000 (scaled by 1000/T otherwise)
-    beta_end: float = 0.02
+    beta_start: float = declare(1e-4, BETA)  # linear schedule at T = 1000 (scaled by 1000/T otherwise)
+    beta_end: float = declare(0.02, BETA)
     variance: str = choice("beta", "posterior")  # σ_t² of the reverse step: β_t or β̃_t
-    hidden: int = 128
-    blocks: int = 3
-    emb_dim: int = 32  # sinusoidal embedding of t
-    x_freqs: int = 4  # Fourier features of x at π·2^j, j < x_freqs (0: x only); they sharpen 2-D fields
+    hidden: int = positive_int(128)
+    blocks: int = nonnegative_int(3)
+    emb_dim: int = declare(32, EVEN_POSITIVE_INT)  # sinusoidal embedding of t
+    x_freqs: int = nonnegative_int(4)  # Fourier features of x at π·2^j, j < x_freqs (0: x only); they sharpen 2-D fields
+
+    def broken_rules(self) -> Iterator[tuple[str, str]]:
+        """(field, what it accepts) for each rule between fields these values break."""
+        if self.schedule == "linear" and self.beta_end < self.beta_start:
+            yield "beta_end", f"a number >= model.beta_start ({self.beta_start}): the linear schedule rises"
 
 
 class DDPM(GenerativeModel):

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import choice
 from latentlab.errors import UserError
+from latentlab.fields import choice, nonnegative, nonnegative_int, number, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.nn import CriticMLP, DCGANCritic, DCGANGenerator, GeneratorMLP
 from latentlab.objectives import adversarial as adv
@@ -36,21 +36,21 @@ WASSERSTEIN = ("wgan_clip", "wgan_gp")
 
 @dataclass(frozen=True)
 class GANConfig:
-    name: str = "gan"
+    name: str = choice("gan")
     loss: str = choice("nonsaturating", "minimax", "least_squares", "wgan_clip", "wgan_gp")
     net: str = choice("conv", "mlp")  # conv: DCGAN-style, images with H, W divisible by 4; mlp: any x (2-D data)
-    z_dim: int = 64
-    channels: int = 32  # conv: feature maps c and 2c
-    fc: int = 0  # conv: width of a fully connected layer after z in G and before D's output (InfoGAN's nets); 0: none
+    z_dim: int = positive_int(64)
+    channels: int = positive_int(32)  # conv: feature maps c and 2c
+    fc: int = nonnegative_int(0)  # conv: width of a fully connected layer after z in G and before D's output (InfoGAN's nets); 0: none
     critic_norm: str = choice("none", "batch")  # conv: batch norm in D (DCGAN); not with wgan_gp's per-example penalty
-    hidden: int = 128  # mlp: width
-    layers: int = 3  # mlp: hidden layers of G and of D
-    n_critic: int = 0  # critic steps per generator step; 0: the protocol's (5 for wgan_*, else 1)
-    ls_a: float = 0.0  # least squares: target of D on generated data
-    ls_b: float = 1.0  # ... on real data
-    ls_c: float = 1.0  # ... the value G wants D to give its samples
-    clip: float = 0.01  # wgan_clip: every critic weight stays in [-clip, clip]
-    gp_lambda: float = 10.0  # wgan_gp: λ
+    hidden: int = positive_int(128)  # mlp: width
+    layers: int = positive_int(3)  # mlp: hidden layers of G and of D
+    n_critic: int = nonnegative_int(0)  # critic steps per generator step; 0: the protocol's (5 for wgan_*, else 1)
+    ls_a: float = number(0.0)  # least squares: target of D on generated data
+    ls_b: float = number(1.0)  # ... on real data
+    ls_c: float = number(1.0)  # ... the value G wants D to give its samples
+    clip: float = positive(0.01)  # wgan_clip: every critic weight stays in [-clip, clip]
+    gp_lambda: float = nonnegative(10.0)  # wgan_gp: λ
 
 
 @contextmanager

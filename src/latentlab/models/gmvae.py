@@ -7,7 +7,7 @@ from functools import partial
 
 from torch import Tensor
 
-from latentlab.config import choice
+from latentlab.fields import choice, positive, positive_int
 from latentlab.models.base import Batch
 from latentlab.models.priors import Mixture
 from latentlab.models.vae import VAE
@@ -15,12 +15,12 @@ from latentlab.models.vae import VAE
 
 @dataclass(frozen=True)
 class GMVAEConfig:
-    name: str = "gmvae"
-    z_dim: int = 10
-    k: int = 500  # mixture components of the prior
+    name: str = choice("gmvae")
+    z_dim: int = positive_int(10)
+    k: int = positive_int(500)  # mixture components of the prior
     net: str = choice("v1", "conv")  # v1: the CS236 MLP; conv: a small conv pair
     likelihood: str = choice("bernoulli", "gaussian")
-    x_var: float = 0.1  # fixed variance of the Gaussian decoder
+    x_var: float = positive(0.1)  # fixed variance of the Gaussian decoder
 
 
 class GMVAE(VAE):

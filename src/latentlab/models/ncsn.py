@@ -12,11 +12,13 @@ capability (models/base.py) the 2-D metrics and figures use.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from latentlab.fields import EVEN_POSITIVE_INT, check_rules, choice, declare, flag, integer, nonnegative_int, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.nn import ScoreMLP
 from latentlab.objectives.score_matching import denoising_score_matching
@@ -25,17 +27,22 @@ from latentlab.sampling.langevin import annealed_langevin
 
 @dataclass(frozen=True)
 class NCSNConfig:
-    name: str = "ncsn"
-    sigma_max: float = 1.0  # σ_1, about the spread of standardised data
-    sigma_min: float = 0.01  # σ_L
-    num_sigmas: int = 10  # L, geometric between the two
-    hidden: int = 128
-    blocks: int = 3
-    emb_dim: int = 32  # sinusoidal embedding of the noise level
-    x_freqs: int = 4  # Fourier features of x at π·2^j, j < x_freqs (0: x only); they sharpen 2-D fields
-    steps_each: int = 20  # Langevin steps per level (T in Algorithm 1; the paper: 100 with ε = 2e-5)
-    step_lr: float = 1.5e-4  # ε: the step at level i is ε σ_i²/σ_L²
-    denoise: bool = True  # a final Tweedie step x + σ_L² s_θ(x, σ_L)
+    name: str = choice("ncsn")
+    sigma_max: float = positive(1.0)  # σ_1, about the spread of standardised data
+    sigma_min: float = positive(0.01)  # σ_L
+    num_sigmas: int = integer(10, lo=2)  # L, geometric between the two
+    hidden: int = positive_int(128)
+    blocks: int = nonnegative_int(3)
+    emb_dim: int = declare(32, EVEN_POSITIVE_INT)  # sinusoidal embedding of the noise level
+    x_freqs: int = nonnegative_int(4)  # Fourier features of x at π·2^j, j < x_freqs (0: x only); they sharpen 2-D fields
+    steps_each: int = positive_int(20)  # Langevin steps per level (T in Algorithm 1; the paper: 100 with ε = 2e-5)
+    step_lr: float = positive(1.5e-4)  # ε: the step at level i is ε σ_i²/σ_L²
+    denoise: bool = flag(True)  # a final Tweedie step x + σ_L² s_θ(x, σ_L)
+
+    def broken_rules(self) -> Iterator[tuple[str, str]]:
+        """(field, what it accepts) for each rule between fields these values break."""
+        if self.sigma_min >= self.sigma_max:
+            yield "sigma_min", f"a number below model.sigma_max ({self.sigma_max}): σ_L < σ_1"
 
 
 class NCSN(GenerativeModel):
@@ -48,8 +55,7 @@ class NCSN(GenerativeModel):
 
     def __init__(self, config: NCSNConfig, x_shape: tuple[int, ...]):
         super().__init__()
-        if not 0 < config.sigma_min < config.sigma_max or config.num_sigmas < 2:
-            raise ValueError("NCSN needs 0 < sigma_min < sigma_max and num_sigmas >= 2")
+        check_rules(config, "model")  # σ_L < σ_1, also for a config built in Python
         self.config, self.x_shape = config, tuple(x_shape)
         self.net = ScoreMLP(math.prod(self.x_shape), config.hidden, config.blocks, config.emb_dim, config.x_freqs)
         sigmas = torch.logspace(math.log10(config.sigma_max), math.log10(config.sigma_min), config.num_sigmas,

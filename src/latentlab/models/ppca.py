@@ -20,14 +20,15 @@ import torch
 from torch import Tensor, nn
 
 from latentlab.errors import UserError
+from latentlab.fields import choice, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.probability import LOG_2PI
 
 
 @dataclass(frozen=True)
 class PPCAConfig:
-    name: str = "ppca"
-    z_dim: int = 10  # q, the number of principal directions kept
+    name: str = choice("ppca")
+    z_dim: int = positive_int(10)  # q, the number of principal directions kept
 
 
 class PPCA(GenerativeModel):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import choice
+from latentlab.fields import choice, number, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.probability import LOG_2PI
 
@@ -116,12 +116,12 @@ def _hermegauss(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class ScalarVAEConfig:
-    name: str = "scalar_vae"
+    name: str = choice("scalar_vae")
     decoder: str = choice("linear", "tanh", "square")
-    sigma: float = 0.5  # the fixed standard deviation of p(x|z)
-    theta: float = 0.5  # initial decoder weight
-    phi: float = 3.0  # initial encoder weight
-    n_nodes: int = 64  # Gauss-Hermite nodes of the ELBO
+    sigma: float = positive(0.5)  # the fixed standard deviation of p(x|z)
+    theta: float = number(0.5)  # initial decoder weight
+    phi: float = number(3.0)  # initial encoder weight
+    n_nodes: int = positive_int(64)  # Gauss-Hermite nodes of the ELBO
 
 
 class ScalarVAE(GenerativeModel):

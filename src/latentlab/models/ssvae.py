@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from latentlab.config import choice
+from latentlab.fields import choice, nonnegative, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
 from latentlab.models.priors import StandardNormal, upgrade_old_prior_keys
@@ -20,13 +20,13 @@ from latentlab.objectives.elbo import ELBOTerms, m2_negative_elbo, reparameteris
 
 @dataclass(frozen=True)
 class SSVAEConfig:
-    name: str = "ssvae"
-    z_dim: int = 64
-    n_classes: int = 10
+    name: str = choice("ssvae")
+    z_dim: int = positive_int(64)
+    n_classes: int = positive_int(10)
     net: str = choice("v1", "conv")  # q(z|x,y) and p(x|y,z): the CS236 MLPs, or the conv pair
-    classifier_hidden: int = 300  # q(y|x): D -> h -> ReLU -> h -> ReLU -> Y
-    gen_weight: float = 1.0  # gw: weight of the unlabelled -ELBO
-    class_weight: float = 100.0  # cw: weight of the labelled cross-entropy
+    classifier_hidden: int = positive_int(300)  # q(y|x): D -> h -> ReLU -> h -> ReLU -> Y
+    gen_weight: float = nonnegative(1.0)  # gw: weight of the unlabelled -ELBO
+    class_weight: float = nonnegative(100.0)  # cw: weight of the labelled cross-entropy
 
 
 class SSVAE(GenerativeModel):

@@ -10,8 +10,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from latentlab.config import choice
 from latentlab.errors import UserError
+from latentlab.fields import choice, flag, nonnegative, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
 from latentlab.models.observation import Observation
 from latentlab.models.priors import StandardNormal, upgrade_old_prior_keys
@@ -22,14 +22,14 @@ from latentlab.objectives.elbo import (ELBOTerms, iwae_key, negative_elbo, repar
 
 @dataclass(frozen=True)
 class VAEConfig:
-    name: str = "vae"
-    z_dim: int = 10
+    name: str = choice("vae")
+    z_dim: int = positive_int(10)
     net: str = choice("v1", "conv")  # v1: the CS236 MLP; conv: a small conv pair
     likelihood: str = choice("bernoulli", "gaussian")
-    x_var: float = 0.1  # variance of the Gaussian decoder (its initial value where learned)
-    learn_x_var: bool = False  # Gaussian decoder: learn one variance per dimension of x
-    beta: float = 1.0  # weight of the KL term (β-VAE); 1 is the ELBO
-    iwae_k: int = 1  # samples per x in training: 1 trains the ELBO, k > 1 the IWAE-k bound
+    x_var: float = positive(0.1)  # variance of the Gaussian decoder (its initial value where learned)
+    learn_x_var: bool = flag(False)  # Gaussian decoder: learn one variance per dimension of x
+    beta: float = nonnegative(1.0)  # weight of the KL term (β-VAE); 1 is the ELBO
+    iwae_k: int = positive_int(1)  # samples per x in training: 1 trains the ELBO, k > 1 the IWAE-k bound
 
 
 class VAE(GenerativeModel):

@@ -25,6 +25,7 @@ from latentlab import api
 from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.errors import UserError
+from latentlab.registry import load_config
 from latentlab.reporting.study import Section, write_study_report
 from latentlab.files import atomic_write, make_dir
 from latentlab.runs import Run
@@ -139,7 +140,7 @@ def study_dir(out: str | Path, name: str, budget: str) -> Path:
 def train_or_reuse(run: Run, preset: str, overrides: list[str], *, evaluate: bool, data_dir, device,
                    quiet: bool) -> str:
     """Train the run, resume it, or reuse it as it is; returns "trained", "resumed", "evaluated" or "reused"."""
-    config, _ = config_io.load(preset, overrides)
+    config, _ = load_config(preset, overrides)
     common = dict(data_dir=data_dir, device=device, quiet=quiet)
     if run.config_path.exists():
         run = Run.open(run.path)
