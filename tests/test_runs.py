@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from latentlab import api
-from latentlab import config as config_io
 from latentlab.errors import UserError
 from latentlab.registry import build_model, load_config
 from latentlab.runs import Run
