@@ -81,7 +81,7 @@ def test_resume_continues_to_more_iterations(trained, capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "cs236_vae", "--set", "train.iteratons=5"], "unknown key 'iteratons' in [train] (did you mean 'iterations'?)"),
-    (["train", "cs236_vae", "--set", "train.batch_size=big"], "train.batch_size must be int, got 'big'"),
+    (["train", "cs236_vae", "--set", "train.batch_size=big"], 'train.batch_size = "big" is not accepted: a positive integer (>= 1)'),
     (["train", "no_such_preset"], "no config file or preset named 'no_such_preset'"),
     (["train", "cs236_vae", "--device", "cuda:7"], "no CUDA GPU"),
     (["train"], "train needs a CONFIG"),

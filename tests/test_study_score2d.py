@@ -55,4 +55,4 @@ def test_train_eval_and_sample_a_2d_preset(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "ddpm_8gaussians", "--out", str(tmp_path / "bad"), "--set", 'data.binarize="dynamic"',
                  "--quiet"]) == 2
-    assert 'needs data.binarize = "none"' in capsys.readouterr().err
+    assert 'data.binarize = "dynamic" is not accepted: "none" for the 2-D distribution' in capsys.readouterr().err

@@ -30,6 +30,7 @@ from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.data.batcher import Batcher
 from latentlab.data.unpaired import UnpairedBatcher
+from latentlab.errors import UserError
 from latentlab.files import atomic_write
 from latentlab.registry import MODELS, build_config, build_model, load_config
 from latentlab.training.trainer import Trainer
@@ -245,6 +246,12 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
         compile: bool = True, quiet: bool = False) -> dict:
     """Benchmark every case (or `only` those) and write bench/results/<case>.json."""
     from latentlab.data.load import load
+
+    unknown = [name for name in only or () if name not in {case.name for case in CASES}]
+    if unknown:
+        raise UserError(f"--only {unknown[0]} is not accepted: one of {', '.join(case.name for case in CASES)}")
+    if iterations < 1 or rounds < 1:
+        raise UserError(f"bench needs iterations >= 1 and rounds >= 1, got {iterations} and {rounds}")
 
     peak = matmul_flops_per_s()
     results = {}

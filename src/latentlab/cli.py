@@ -8,8 +8,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from latentlab.errors import Interrupted, UserError
+from latentlab.fields import POSITIVE_INT, SEED, Accepts, show
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose refusals are one line too (`latentlab sample: error: argument -n: ...`), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _integer(spec: Accepts) -> Callable[[str], int]:
+    """An argparse type: an integer that `spec` accepts (latentlab.fields), else its one-line refusal."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = text
+        if spec.refuses(value):
+            raise argparse.ArgumentTypeError(f"{show(value)} is not accepted: {spec.text}")
+        return value
+
+    return parse
 
 BUDGETS = ("quick", "standard", "full")  # of every study: quick (seconds, the tests), standard (minutes), full
 
@@ -24,7 +49,7 @@ def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="latentlab", description="Deep generative models with latent variables.")
+    ap = _Parser(prog="latentlab", description="Deep generative models with latent variables.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a config or preset (then evaluate, draw figures, write the report)")
@@ -43,8 +68,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write sample grids of a trained run as PNG")
     p.add_argument("run")
-    p.add_argument("-n", type=int, default=200, help="number of samples (default 200: a 10×20 grid)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=_integer(POSITIVE_INT), default=200, help="number of samples (default 200: a 10×20 grid)")
+    p.add_argument("--seed", type=_integer(SEED), default=0)
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN/samples)")
     _common(p, loops=False)
 
@@ -63,8 +88,8 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("bench", help="training-step throughput beside a reference loop and the hardware limit")
-    p.add_argument("--iterations", type=int, default=300, help="iterations per timed round (default 300)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
+    p.add_argument("--iterations", type=_integer(POSITIVE_INT), default=300, help="iterations per timed round (default 300)")
+    p.add_argument("--rounds", type=_integer(POSITIVE_INT), default=3, help="interleaved rounds; the best counts (default 3)")
     p.add_argument("--only", action="append", metavar="CASE", help="cs236_vae | conv_vae | gan | diffusion (repeatable)")
     p.add_argument("--out", metavar="DIR", default="bench/results", help="where the JSON results go")
     p.add_argument("--no-compile", action="store_true", help="skip the train.compile = true variant")
@@ -92,8 +117,6 @@ def run(args: argparse.Namespace) -> None:
         for check in results["checks"]:
             print(("PASS " if check["passed"] else "FAIL ") + check["name"])
     elif args.command == "sample":
-        if args.n < 1:
-            raise UserError(f"-n must be at least 1, got {args.n}")
         print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device, data_dir=args.data_dir))
     elif args.command == "report":
         print(api.report(args.runs, out=args.out))
@@ -124,7 +147,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # --help (0), or an argument refused in one line (2)
+        return e.code if isinstance(e.code, int) else 0
     try:
         run(args)
     except UserError as e:

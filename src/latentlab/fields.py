@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,13 @@ class Accepts:
     choices: tuple[str, ...] = ()
     item: Accepts | None = None  # lists: what each item accepts
     lengths: tuple[int, ...] | None = None  # lists: the lengths accepted (None: any)
+
+    def refuses(self, value: Any) -> bool:
+        try:
+            self.parse(value)
+        except _Rejected:
+            return True
+        return False
 
 
 # ----------------------------------------------------------------------------- the one check
@@ -91,10 +99,12 @@ def check(key: str, value: Any, f: dataclasses.Field) -> Any:
         raise ConfigError(f"{key} = {show(value)} is not accepted: {spec.text}") from None
 
 
-def check_rules(obj: Any, section: str) -> None:
-    """The first rule between fields of `obj` that its values break, as a ConfigError."""
+def check_rules(obj: Any, section: str = "") -> None:
+    """The first rule between fields of `obj` that its values break, as a ConfigError. A rule names
+    its field relative to `obj` ("sigma_min", or "eval.protocol" for a rule of the whole config)."""
     for name, text in getattr(obj, "broken_rules", lambda: ())():
-        raise ConfigError(f"{section}.{name} = {show(getattr(obj, name))} is not accepted: {text}")
+        value = operator.attrgetter(name)(obj)
+        raise ConfigError(f"{section + '.' if section else ''}{name} = {show(value)} is not accepted: {text}")
 
 
 # ----------------------------------------------------------------------------- what a value may be

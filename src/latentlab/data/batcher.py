@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from latentlab.batch import Batch
+from latentlab.errors import UserError
 
 
 def binarize(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -40,7 +41,8 @@ class Batcher:
     ):
         self.n = len(tensors["x"])
         if not 0 < batch_size <= self.n:
-            raise ValueError(f"batch_size must be in 1..{self.n}, got {batch_size}")
+            raise UserError(f"train.batch_size = {batch_size} is not accepted: at most the {self.n} training "
+                            "examples of the data; lower train.batch_size")
         device = tensors["x"].device
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.dynamic = binarization == "dynamic"

@@ -22,7 +22,6 @@ from typing import Any
 import torch
 
 from latentlab import api
-from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.errors import UserError
 from latentlab.registry import load_config
