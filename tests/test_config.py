@@ -22,6 +22,7 @@ def test_cs236_preset_is_the_protocol():
 
 def test_overrides_are_typed_and_checked():
     cfg, _ = load_config("cs236_vae", ["train.iterations=300", "model.z_dim=2", "data.name=fashion_mnist", "eval.iwae_k=[1, 5]",
+                                       "eval.protocol=test",
                                        "eval.iwae_repeats=[3, 1]"])
     assert (cfg.train.iterations, cfg.model.z_dim, cfg.data.name, cfg.eval.iwae_k) == (300, 2, "fashion_mnist", (1, 5))
     cfg, _ = load_config("cs236_vae", ["train.lr=1"])  # an int where a float is expected is fine

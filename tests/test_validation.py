@@ -147,6 +147,51 @@ def test_a_batch_larger_than_the_data_is_refused_in_one_line(capsys, tmp_path, e
     assert "train.batch_size = 64 is not accepted: at most the 10 training examples" in err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "meta"], "unknown device 'meta'; use auto, cpu, cuda, cuda:N or mps"),
+    (["--device", "cuda:99"], "device 'cuda:99' was asked for but this machine has"),
+    (["--set", "train.device=\"mps\""], "device 'mps' was asked for but this machine has no Apple GPU"),
+])
+def test_a_device_this_machine_lacks_is_refused_in_one_line(argv, message, capsys, tmp_path, empty_data):
+    import torch
+
+    if "mps" in message and torch.backends.mps.is_available():
+        pytest.skip("this machine has an Apple GPU")
+    code = main(["train", "gan_8gaussians", *argv, "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_classes_fewer_than_the_labels_are_refused_in_one_line(capsys, tmp_path, data_root):
+    code = main(["train", "cs236_cvae_mnist", "--set", "model.n_classes=5", "--data-dir", str(data_root),
+                 "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert 'model.n_classes = 5 is not accepted: at least the 10 classes of "mnist"' in err
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_stay_tracebacks(capsys, tmp_path, monkeypatch,
+                                                                           empty_data):
+    """A config too large for the machine is the user's to change; any other RuntimeError is a bug."""
+    from latentlab import api
+
+    def too_large(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                           "memory: you tried to allocate 51200000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(api, "build_model", too_large)
+    code = main(["train", "gan_8gaussians", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "error: out of memory (51.2 GB asked for); lower" in err, err
+
+    def bug(*args):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(api, "build_model", bug)
+    with pytest.raises(RuntimeError, match="shapes"):
+        main(["train", "gan_8gaussians", "--out", str(tmp_path / "run2"), "--quiet"])
+
+
 @pytest.mark.parametrize("argv, key", [
     (["train", "cs236_vae", "--set", "train.batch_size=0"], "train.batch_size"),
     (["sample", "RUN", "-n", "-3"], "-n"),

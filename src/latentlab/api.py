@@ -73,6 +73,10 @@ def _setup(config: Config, data_dir, device_name: str | None, world: distributed
     device = distributed.device_for(world, resolve_device(device_name or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
     data = _load(config, data_dir, device)
+    n_classes = getattr(config.model, "n_classes", None)  # conditional and semi-supervised models
+    if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
+        raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
+                        f"classes of \"{data.name}\"")
     model = build_model(config.model, model_shape(config, data)).to(device)
     if world.distributed:
         distributed.broadcast_parameters(model, world)

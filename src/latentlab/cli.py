@@ -7,6 +7,7 @@ Errors a user can cause print one line and exit with status 2; `--debug` shows t
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -146,6 +147,18 @@ def run(args: argparse.Namespace) -> None:
             print(name)
 
 
+def _out_of_memory(e: BaseException) -> str:
+    """What an allocation failure says it tried ("51.2 GB asked for"), or "" for any other error."""
+    text = str(e)
+    if not isinstance(e, MemoryError) and "can't allocate memory" not in text and "out of memory" not in text:
+        return ""
+    asked = re.search(r"allocate (\d+) bytes", text) or re.search(r"allocate ([\d.]+ [KMGT]iB)", text)
+    if asked is None:
+        return "an allocation failed"
+    size = asked.group(1)
+    return f"{int(size) / 1e9:.1f} GB asked for" if size.isdigit() else f"{size} asked for"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
@@ -161,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:  # Ctrl-C or SIGTERM during training: a checkpoint was written
         print(f"latentlab {args.command}: {e}", file=sys.stderr)
         return e.exit_status
+    except (MemoryError, RuntimeError) as e:  # a config too large for this machine: torch's allocators say so
+        if args.debug or not _out_of_memory(e):
+            raise
+        print(f"latentlab {args.command}: error: out of memory ({_out_of_memory(e)}); lower the sizes in the "
+              "config (model widths, train.batch_size, data.n_train, eval.chunk) or use a larger device", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"latentlab {args.command}: interrupted", file=sys.stderr)
         return 130
