@@ -27,7 +27,7 @@ import dataclasses
 import json
 import math
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
