@@ -162,6 +162,18 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line(argv, message, capsy
     assert code == 2 and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.parametrize("preset, protocol, message", [
+    ("gan_8gaussians", "test", 'eval.protocol = "test" is not accepted for model.name = "gan": it averages'),
+    ("ncsn_8gaussians", "accuracy", 'eval.protocol = "accuracy" is not accepted for model.name = "ncsn"'),
+])
+def test_a_protocol_that_cannot_evaluate_the_model_is_refused_before_training(preset, protocol, message, capsys,
+                                                                              tmp_path, empty_data):
+    code = main(["train", preset, "--set", f"eval.protocol={protocol}", "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_classes_fewer_than_the_labels_are_refused_in_one_line(capsys, tmp_path, data_root):
     code = main(["train", "cs236_cvae_mnist", "--set", "model.n_classes=5", "--data-dir", str(data_root),
                  "--out", str(tmp_path / "run"), "--quiet"])

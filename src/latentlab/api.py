@@ -27,6 +27,7 @@ from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.load import load
 from latentlab.data.unpaired import UnpairedBatcher, split_domains
 from latentlab.errors import UserError
+from latentlab.evaluation.protocols import refuse_unfit_protocol
 from latentlab.models.base import Translator
 from latentlab.registry import build_model, load_config
 from latentlab.runs import FORMAT, Run
@@ -78,6 +79,7 @@ def _setup(config: Config, data_dir, device_name: str | None, world: distributed
         raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
                         f"classes of \"{data.name}\"")
     model = build_model(config.model, model_shape(config, data)).to(device)
+    refuse_unfit_protocol(model, config)
     if world.distributed:
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise

@@ -39,6 +39,18 @@ def test_images(data: ImageData, config: Config) -> Tensor:
     return binarize(x, torch.Generator(device=x.device).manual_seed(config.eval.test_binarize_seed))
 
 
+def refuse_unfit_protocol(model: GenerativeModel, config: Config) -> None:
+    """A UserError, before any training, when config.eval.protocol cannot evaluate this model."""
+    protocol, name = config.eval.protocol, config.model.name
+    if protocol in ("cs236", "test") and "model" not in model.phases:  # they average the terms of loss(x, "model")
+        raise UserError(f"eval.protocol = \"{protocol}\" is not accepted for model.name = \"{name}\": it averages "
+                        f"the loss terms of a one-phase model (this one has phases {', '.join(sorted(set(model.phases)))}); "
+                        "use \"samples2d\", \"samples_mnist\" or \"none\"")
+    if protocol == "accuracy" and not isinstance(model, Classifier):
+        raise UserError(f"eval.protocol = \"accuracy\" is not accepted for model.name = \"{name}\": it needs a "
+                        "classifier q(y|x) (ssvae)")
+
+
 def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: bool = True) -> dict:
     """The protocol of config.eval on `model`: {"protocol", "sections", "section_titles", "reference", "checks"}."""
     ev = config.eval
