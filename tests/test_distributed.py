@@ -84,8 +84,8 @@ def _train_cyclegan(world: World) -> dict:
     from latentlab.data.unpaired import UnpairedBatcher
 
     torch.manual_seed(0)
-    model = build_model(build({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4,
-                                         "n_layers": 2}}).model, (3, 16, 16))
+    model = build_model(build_config({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4,
+                                                "n_layers": 2}}).model, (3, 16, 16))
     g = torch.Generator().manual_seed(1)
     x_X, x_Y = (torch.randint(0, 256, (10, 3, 20, 20), generator=g, dtype=torch.uint8) for _ in range(2))
     batcher = UnpairedBatcher(x_X, x_Y, 4, seed=0, crop=16, flip=True, rank=world.rank, world_size=world.size)
