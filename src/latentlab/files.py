@@ -9,7 +9,16 @@ Writing: every file latentlab writes goes through `atomic_write` (bytes or text 
 `save_file`). Both write a temporary file in the destination's folder, flush and fsync it,
 rename it over the destination (atomic on POSIX), then fsync the folder so the rename itself
 survives a power cut. Until the rename, the old file is untouched; a failed write removes
-the temporary file.
+the temporary file. A process killed between the two (kill -9, a power cut) leaves a hidden
+`.<name>.<pid>.<random>.tmp` beside the destination: no reader looks at such names, and
+`remove_stale_temporaries` deletes those of dead processes — the next successful write to the same
+destination does so by itself, and `train --resume` does it for its run directory.
+
+Test hook: with LATENTLAB_TEST_PAUSE_IN_WRITE=WHEN:NAME:MARKER in the environment, a write whose
+destination's name contains NAME touches the file MARKER and sleeps, so that a test can kill the
+process at that instant; WHEN is `before-rename` (the temporary file is complete, the destination
+still old) or `after-rename` (the destination is complete, e.g. a checkpoint's .safetensors without
+its .json). It is read once at import: unset, it costs nothing.
 
 A destination that cannot be written — a parent that is a regular file, a read-only folder,
 a full disk, a quota or file-size limit — raises one `UserError` line naming the path and
@@ -21,7 +30,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +42,8 @@ from latentlab.errors import UserError
 
 FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # no space, quota exceeded, file-size limit
 DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_TEMPORARY = re.compile(r"^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$")  # .<name>.<pid>.<random>.tmp
+_PAUSE = os.environ.get("LATENTLAB_TEST_PAUSE_IN_WRITE", "").split(":", 2)  # the test hook: WHEN:NAME:MARKER
 
 
 def read_text(path: Path, *, todo: str) -> str:
@@ -87,15 +100,47 @@ def atomic_path(path: Path) -> Iterator[Path]:
             raise write_error(path, e) from None
         try:
             _fsync_file(tmp)
+            _pause("before-rename", path)
             os.replace(tmp, path)
         except OSError as e:
             raise write_error(path, e) from None
         _fsync_dir(path.parent)
+        _pause("after-rename", path)
+        remove_stale_temporaries(path.parent, name=path.name)
     finally:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def remove_stale_temporaries(folder: Path, *, name: str | None = None) -> None:
+    """Delete the temporary files in `folder` (of destination `name` only, if given) left by writes
+    of processes of this host that no longer run; those of live processes are kept."""
+    try:
+        for p in Path(folder).iterdir():
+            m = _TEMPORARY.match(p.name)
+            if m and (name is None or m.group(1) == name) and not _alive(int(m.group(2))):
+                p.unlink(missing_ok=True)
+    except OSError:
+        pass  # tidying up: never a reason to fail a write
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass  # alive, another user's
+    return True
+
+
+def _pause(when: str, path: Path) -> None:
+    """The test hook (see the module docstring): touch MARKER and sleep until killed."""
+    if len(_PAUSE) == 3 and _PAUSE[0] == when and _PAUSE[1] in path.name:
+        Path(_PAUSE[2]).touch()
+        time.sleep(3600)
 
 
 def make_dir(folder: Path, *, purpose: Path | None = None) -> Path:

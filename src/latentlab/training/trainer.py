@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted, UserError
-from latentlab.files import make_dir
+from latentlab.files import make_dir, remove_stale_temporaries
 from latentlab.models.base import GenerativeModel
 from latentlab.runs import Run
 from latentlab.training.checkpoint import (DamagedCheckpoint, checkpoint_files, latest_checkpoint, load_checkpoint,
@@ -140,7 +140,11 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load the newest intact checkpoint of run_dir, if there is one. Damaged newer ones (a
-        truncated or foreign file) are passed over, saying so on stderr."""
+        truncated or foreign file) are passed over, saying so on stderr. Temporary files of writes that
+        a killed process left behind are deleted first."""
+        if self.run_dir is not None and self.is_main:
+            for folder in (self.run_dir, self.checkpoint_dir):
+                remove_stale_temporaries(folder)
         found = checkpoint_files(self.checkpoint_dir) if self.checkpoint_dir else []
         if not found:
             return False
