@@ -9,6 +9,7 @@ Every operation takes a run as a `Run` or as the path of its directory.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 import time
 from dataclasses import replace
@@ -21,11 +22,11 @@ from latentlab import lockfile
 from latentlab.config import Config
 from latentlab.data import toy2d
 from latentlab.data.augment import center_crop
-from latentlab.data.batcher import Batcher
 from latentlab.data.datasets import ImageData
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.load import load
-from latentlab.data.unpaired import UnpairedBatcher, split_domains
+from latentlab.data.memory import as_arrays, save_memory
+from latentlab.data.training import data_description, training_batcher
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit_protocol
 from latentlab.models.base import Translator
@@ -46,13 +47,19 @@ def load_model(run: Run | str | Path, device: str | None = None, *, data_dir=Non
 
 
 def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, resume=None, data_dir=None,
-          device: str | None = None, quiet: bool = False, evaluate_after: bool = True) -> Path:
+          device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Path:
     """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns its path.
 
+    `data`: train on arrays instead of the config's dataset: x, (x, y) or a dict with "x" and
+    optionally "y", "x_test", "y_test" (NumPy arrays or tensors; see data/arrays.py). The run
+    keeps a copy (data.safetensors, data.name = "memory"), so evaluate, sample, report and
+    --resume work on it later.
     Under torchrun every rank runs this; rank 0 alone writes the run directory.
     """
     name, changed = "config", {}
     if resume is not None:
+        if data is not None:
+            raise UserError(f"data= starts a new run; --resume {resume} trains on the copy the run keeps")
         run = Run.open(resume)
         config = run.read_config(overrides)
         changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
@@ -60,20 +67,28 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         config, name = load_config(config, overrides)
     else:
         config = config_io.check_config(config)
+    arrays = None
+    if data is not None:
+        arrays = as_arrays(data)
+        config = replace(config, data=replace(config.data, name="memory", path=""))
     world = distributed.init(resolve_device(device or config.train.device))
     try:
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
+            if arrays is not None and world.is_main:
+                save_memory(arrays, run.path)
+            distributed.barrier(world)
         with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
             return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed)
     finally:
         distributed.shutdown(world)
 
 
-def _setup(config: Config, data_dir, device_name: str | None, world: distributed.World = distributed.World()):
+def _setup(config: Config, data_dir, device_name: str | None, world: distributed.World = distributed.World(),
+           run: Run | None = None):
     device = distributed.device_for(world, resolve_device(device_name or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
-    data = _load(config, data_dir, device)
+    data = _load(config, data_dir, device, run)
     n_classes = getattr(config.model, "n_classes", None)  # conditional and semi-supervised models
     if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
         raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
@@ -86,9 +101,9 @@ def _setup(config: Config, data_dir, device_name: str | None, world: distributed
     return data, model
 
 
-def _load(config: Config, data_dir, device) -> ImageData:
+def _load(config: Config, data_dir, device, run: Run | None = None) -> ImageData:
     """The config's data; under data.crop the model sees crop x crop windows, and the test images are their centres."""
-    data = load(config, data_dir, device)
+    data = load(config, data_dir, device, run=run)
     return replace(data, test_x=center_crop(data.test_x, config.data.crop)) if config.data.crop else data
 
 
@@ -101,14 +116,7 @@ def model_shape(config: Config, data: ImageData) -> tuple[int, ...]:
 def _batcher(config: Config, data: ImageData, model, world: distributed.World):
     """The batch stream `model` trains on: unpaired domains for a translator, else the data (plus the
     labelled stream of semi-supervised training)."""
-    if isinstance(model, Translator):  # {"x": domain X (label 0), "x_b": domain Y (label 1)}, each its own stream
-        x_X, x_Y = split_domains(data.train_x, data.train_y)
-        return UnpairedBatcher(x_X, x_Y, config.train.batch_size, seed=config.train.seed, crop=config.data.crop,
-                               flip=config.data.flip, rank=world.rank, world_size=world.size)
-    tensors = {"x": data.train_x} if data.train_y is None else {"x": data.train_x, "y": data.train_y}
-    batcher = Batcher(tensors, config.train.batch_size, seed=config.train.seed,
-                      binarization=config.data.binarize, binarize_seed=config.data.binarize_seed,
-                      rank=world.rank, world_size=world.size)
+    batcher = training_batcher(data, config, world.rank, world.size, unpaired=isinstance(model, Translator))
     if config.data.labelled != "none":  # semi-supervised: the whole labelled set beside each unlabelled batch
         x_l, y_l = labelled_subset(config.data.labelled, data.train_x, data.train_y,
                                    per_class=config.data.labels_per_class, seed=config.data.labelled_seed)
@@ -119,9 +127,9 @@ def _batcher(config: Config, data: ImageData, model, world: distributed.World):
 
 def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
            evaluate_after, changed: dict) -> Path:
-    data, model = _setup(config, data_dir, device, world)
+    data, model = _setup(config, data_dir, device, world, run=run)
     if world.is_main:
-        run.write_meta(x_shape=list(model_shape(config, data)))  # so a model loads without its dataset
+        run.write_meta(**data_description(data))  # the data's shape (a model loads without its dataset), classes, ...
         if not resume:
             run.write_config(config)
     batcher = _batcher(config, data, model, world)
@@ -151,7 +159,7 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
     run = Run.open(run)
     with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
         model = run.load_model(device, data_dir=data_dir)
-        return _evaluate(run, model, _load(run.config, data_dir, device), run.config, out=out, quiet=quiet)
+        return _evaluate(run, model, _load(run.config, data_dir, device, run), run.config, out=out, quiet=quiet)
 
 
 def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,
@@ -172,7 +180,7 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
     run.write_results(results, out_dir=out)
     if config.eval.figures:
         draw_all(model, data.test_x, data.test_y, run.figures_dir, run.metrics_path, seed=config.train.seed,
-                 data_name=data.name)
+                 data_name=data.name, feature_mean=data.feature_mean, feature_std=data.feature_std)
     write_report([run.path], run.report_path)
     return results
 
@@ -199,8 +207,24 @@ def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, devi
 
         real = toy2d.sample(config.data.name, n, torch.Generator().manual_seed(seed))
         return samples_vs_data(real, {config.model.name: mean.cpu()}, out / f"samples-seed{seed}.png")
+    if mean.dim() == 2:  # a table: the draws x ~ p(x) as CSV, in the original units
+        return write_table_samples(draws if draws is not None else mean, run, out / f"samples-seed{seed}.csv")
     return sample_grid(mean.clamp(0, 1).cpu(), None if draws is None else draws.clamp(0, 1).cpu(),
                        out / f"samples-seed{seed}.png")
+
+
+def write_table_samples(x: torch.Tensor, run: Run, path: Path) -> Path:
+    """Rows x (N, D) as CSV, un-standardised with the statistics in run.json where the run has them."""
+    import numpy as np
+
+    from latentlab.files import atomic_write
+
+    stats = run.meta.get("standardize")
+    x = x.detach().cpu().double().numpy()
+    if stats:
+        x = x * np.asarray(stats["std"]) + np.asarray(stats["mean"])
+    header = ",".join(f"x{i}" for i in range(x.shape[1]))
+    return atomic_write(path, header + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in x) + "\n")
 
 
 def report(runs: list[Run | str | Path], out=None) -> Path:

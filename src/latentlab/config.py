@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rules, choice, decay, flag, list_of,
+from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rules, choice, decay, flag, integer, list_of,
                               nonnegative, nonnegative_int, positive, positive_int, probability, random_seed, show, strings, text)
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "build", "check_config",
@@ -54,7 +54,12 @@ class ModelConfig(Protocol):
 class DataConfig:
     """Which dataset, and how its pixels become x (float32 in [0, 1])."""
 
-    name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces", *GENERATED, "svhn")
+    name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces", *GENERATED, "svhn",
+                       # the user's own data (data/own.py): an image folder or a .npy/.npz file at
+                       # data.path; the CycleGAN apple2orange release (label 0: apples, 1: oranges); arrays
+                       # handed to latentlab.train(data=...), kept in the run as data.safetensors
+                       "folder", "array", "apple2orange", "memory")
+    path: str = text("")  # folder and array: the image folder or the .npy/.npz file
     # none: grey values; dynamic: a fresh Bernoulli draw each time a batch is taken;
     # static: one draw, seeded by binarize_seed, kept for the whole run.
     binarize: str = choice("dynamic", "none", "static")
@@ -65,20 +70,26 @@ class DataConfig:
     labelled: str = choice("none", "cs236", "per_class")
     labels_per_class: int = positive_int(10)
     labelled_seed: int = random_seed(0)
-    # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]); empty keeps the native size
+    # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]; arrays too); empty keeps the
+    # native size. Image folders and apple2orange: resize to cover [H, W], then crop the centre
     image_size: tuple[int, ...] = list_of((), POSITIVE_INT, lengths=(0, 2),
                                           describe="[] (the native size) or [H, W], two positive integers")
-    # unpaired image-to-image training (batches {"x": domain X, "x_b": domain Y}): a random crop x crop
-    # window of each loaded image (data.image_size is then the load size: 286 for 256), 0: none; the test
-    # images are centre-cropped to it. flip: mirror each training image left-right with probability 1/2
+    # a random crop x crop window of each training image, drawn per batch (data.image_size is then the
+    # load size: 286 for 256), 0: none; the test images are centre-cropped to it. flip: mirror each
+    # training image left-right with probability 1/2 (both: data/augment.py; unpaired training too)
     crop: int = nonnegative_int(0)
     flip: bool = flag(False)
+    channels: int = integer(0, 0, 3)  # image folders: 1 grey, 3 colour, 0 grey if every image is grey (arrays: a check)
+    test_fraction: float = probability(0.1)  # folder and array without a test split: held-out share, drawn with `seed`
+    standardize: bool = flag(True)  # tables: (x - mean) / std per feature, the training split's statistics
     n_train: int = positive_int(100_000)  # generated data only: train and test draws, one generator seeded `seed`
     n_test: int = positive_int(10_000)
-    seed: int = random_seed(0)
+    seed: int = random_seed(0)  # also the held-out split of folder and array data
 
     def broken_rules(self) -> Iterator[tuple[str, str]]:
         """(field, what it accepts) for each rule between fields these values break."""
+        if self.channels == 2:
+            yield "channels", "0 (as the images are), 1 (grey) or 3 (colour)"
         if self.name in GENERATED:
             if self.binarize != "none":
                 yield "binarize", f"\"none\" for the 2-D distribution \"{self.name}\" (binarizing is for images)"

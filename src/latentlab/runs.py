@@ -141,7 +141,7 @@ class Run:
         if "x_shape" not in self.meta:
             from latentlab.data.load import load
 
-            self.meta["x_shape"] = list(load(self.config, data_dir, "cpu").train_x.shape[1:])
+            self.meta["x_shape"] = list(load(self.config, data_dir, "cpu", run=self).test_x.shape[1:])
         return tuple(self.meta["x_shape"])
 
     # -- config.toml

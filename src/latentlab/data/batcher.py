@@ -3,8 +3,10 @@
 The stream is the concatenation of fresh permutations of the data, so every batch is full
 and every example is seen once per epoch. No per-item Python runs in the training loop.
 Binarization (none | dynamic | static) is applied to "x" only; dynamic draws a fresh
-x ~ Bern(pixel) every time a batch is taken. The state (permutation, position, generator
-states) round-trips through `state_dict`, so a resumed run sees the same batches.
+x ~ Bern(pixel) every time a batch is taken. Images kept as uint8 pixels become float32
+pixel / 255 per batch, after the optional augmentation (data/augment.py) of "x". The state
+(permutation, position, generator states) round-trips through `state_dict`, so a resumed run
+sees the same batches.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from torch import Tensor
 
 from latentlab.batch import Batch
+from latentlab.data.augment import RandomCropFlip
 from latentlab.errors import UserError
 
 
@@ -38,6 +41,7 @@ class Batcher:
         binarize_seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        augment: RandomCropFlip | None = None,
     ):
         self.n = len(tensors["x"])
         if not 0 < batch_size <= self.n:
@@ -48,6 +52,9 @@ class Batcher:
         self.dynamic = binarization == "dynamic"
         self.order_generator = torch.Generator().manual_seed(seed)
         self.binarize_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.augment = augment
+        if binarization != "none" and tensors["x"].dtype == torch.uint8:
+            tensors = {**tensors, "x": tensors["x"].to(torch.float32).div_(255)}
         if binarization == "static":
             x = binarize(tensors["x"], torch.Generator(device=device).manual_seed(binarize_seed))
             tensors = {**tensors, "x": x}
@@ -73,6 +80,9 @@ class Batcher:
         """The next batch; under data parallelism, this rank's contiguous share of it."""
         idx = self.next_indices()
         batch = {k: v[idx] for k, v in self.tensors.items()}
+        if self.augment is not None:  # drawn for the whole global batch, like the binarization below
+            batch["x"] = self.augment(batch["x"])
+        batch = {k: v.to(torch.float32).div_(255) if v.dtype == torch.uint8 else v for k, v in batch.items()}
         if self.dynamic:  # drawn for the whole global batch, so any world size sees the same pixels
             batch["x"] = binarize(batch["x"], self.binarize_generator)
         if self.world_size > 1:
@@ -80,15 +90,21 @@ class Batcher:
         return batch
 
     def state_dict(self) -> dict:
-        return {
+        state = {
             "perm": self.perm.cpu(),
             "pos": self.pos,
             "order_generator": self.order_generator.get_state(),
             "binarize_generator": self.binarize_generator.get_state(),
         }
+        if self.augment is not None:
+            state["augment"] = self.augment.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.perm = state["perm"].to(self.tensors["x"].device)
         self.pos = int(state["pos"])
         self.order_generator.set_state(state["order_generator"])
         self.binarize_generator.set_state(state["binarize_generator"])
+        if self.augment is not None:
+            self.augment.load_state_dict(state["augment"])
+

@@ -25,13 +25,23 @@ Splits = tuple[Tensor, Tensor | None, Tensor, Tensor | None]  # train_x, train_y
 
 @dataclass(frozen=True)
 class ImageData:
-    """Train and test images, float32 (N, C, H, W) in [0, 1], and int64 (N,) labels or None."""
+    """Train and test data and int64 (N,) labels or None.
+
+    x: float32 images (N, C, H, W) in [0, 1], or uint8 (N, C, H, W) pixels 0..255 for large
+    image sets (the batcher makes each batch float: pixel / 255), or a table (N, D). The test
+    x is always float32.
+    `classes`: the label names, label i = classes[i] (empty: unnamed or no labels).
+    `feature_mean`, `feature_std`: a standardised table's statistics, x = (raw - mean) / std.
+    """
 
     train_x: Tensor
     train_y: Tensor | None
     test_x: Tensor
     test_y: Tensor | None
     name: str
+    classes: tuple[str, ...] = ()
+    feature_mean: Tensor | None = None
+    feature_std: Tensor | None = None
 
 
 def load_images(name: str, root: Path, download: bool = True) -> ImageData:

@@ -22,18 +22,29 @@ def _test_pairs(x: Tensor, y: Tensor | None, n: int) -> Tensor:
         return x[:n]
     order = torch.argsort(y * len(y) + torch.arange(len(y), device=y.device))  # by label, stable
     per_class = [order[y[order] == c] for c in torch.unique(y)]
-    idx = torch.stack([p[: -(-n // len(per_class))] for p in per_class], 1).flatten()[:n]
+    take = min(-(-n // len(per_class)), min(len(p) for p in per_class))  # as many of each class
+    idx = torch.stack([p[:take] for p in per_class], 1).flatten()[:n]
     return x[idx]
 
 
 @torch.no_grad()
 def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out: Path,
-             metrics_path: Path | None = None, seed: int = 0, data_name: str = "") -> list[Path]:
+             metrics_path: Path | None = None, seed: int = 0, data_name: str = "",
+             feature_mean: Tensor | None = None, feature_std: Tensor | None = None) -> list[Path]:
     """Every figure that applies to `model`, written into `out`; returns their paths.
 
     `data_name`: a 2-D toy distribution gives a score model its sample, field and path figures.
+    A table (N, D) of the user's own gets real-against-generated figures per feature and in
+    pairs, in the original units where `feature_mean`, `feature_std` undo a standardisation.
     """
     make_dir(out)
+    from latentlab.data.own import OWN_SOURCES
+
+    if test_x.dim() == 2 and data_name in OWN_SOURCES:
+        paths = table_figures(model, test_x, out, seed, feature_mean, feature_std)
+        if metrics_path is not None and metrics_path.exists() and (records := fig.read_metrics(metrics_path)):
+            paths.append(fig.loss_curves(records, out / "loss_curves.png"))
+        return paths
     from latentlab.data.toy2d import DISTRIBUTIONS
 
     if isinstance(model, NoiseConditionalScore) and data_name in DISTRIBUTIONS:
@@ -60,11 +71,13 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         q_mean, _ = model.encode(x)
         paths.append(fig.reconstructions(x.cpu(), model.decode(q_mean).clamp(0, 1).cpu(), out / "reconstructions.png"))
         alphas = [i / 10 for i in range(11)]
-        za, zb = q_mean[0:20:2][:5], q_mean[1:20:2][:5]  # five pairs of different digits
+        za, zb = q_mean[0:20:2][:5], q_mean[1:20:2][:5]  # five pairs of different digits (fewer for tiny test sets)
+        za = za[: len(zb)]
         a = torch.tensor(alphas, device=x.device).view(1, -1, 1)
-        path_z = (1 - a) * za[:, None] + a * zb[:, None]  # (5, 11, Z)
-        rows = model.decode(path_z.flatten(0, 1)).clamp(0, 1).view(5, 11, *x.shape[1:])
-        paths.append(fig.interpolation(rows.cpu(), out / "interpolation.png", alphas))
+        path_z = (1 - a) * za[:, None] + a * zb[:, None]  # (P, 11, Z)
+        rows = model.decode(path_z.flatten(0, 1)).clamp(0, 1).view(len(za), 11, *x.shape[1:])
+        if len(za):
+            paths.append(fig.interpolation(rows.cpu(), out / "interpolation.png", alphas))
         if q_mean.shape[-1] == 2:
             paths += _latent_plane(model, test_x, test_y, out)
     if metrics_path is not None and metrics_path.exists():
@@ -87,6 +100,22 @@ def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Pa
     backward = torch.stack([y, F_y, model.translate(x=F_y)], 1)
     return fig.image_rows([("x,  G(x),  F(G(x))", forward.cpu()), ("y,  F(y),  G(F(y))", backward.cpu())],
                           [str(i + 1) for i in range(m)], path)
+
+
+def table_figures(model: GenerativeModel, test_x: Tensor, out: Path, seed: int,
+                  mean: Tensor | None, std: Tensor | None) -> list[Path]:
+    """features.png (a histogram per feature) and pairs.png (the first four features in pairs): the
+    test rows against samples x ~ p(x) (at least 1,000), un-standardised with `mean`, `std` when given."""
+    from latentlab.viz.tables import feature_histograms, pair_scatter
+
+    g = torch.Generator(device=test_x.device).manual_seed(seed)
+    n = max(len(test_x), 1000)  # enough samples for smooth histograms however small the test set
+    generated = model.sample(n, generator=g).reshape(n, -1)  # (n, D)
+    real = test_x
+    if mean is not None:
+        real, generated = real * std + mean, generated * std + mean
+    return [feature_histograms(real, generated, out / "features.png"),
+            pair_scatter(real, generated, out / "pairs.png")]
 
 
 def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 20) -> Path:

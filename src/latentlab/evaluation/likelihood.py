@@ -8,6 +8,8 @@ All numbers are nats per example, averaged over the images and then over repeate
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -63,3 +65,17 @@ def bounds(model: GenerativeModel, x: Tensor, *, repeats: int, iwae_k: tuple[int
         for k, r in zip(iwae_k, iwae_repeats):
             out[iwae_key(k)] = -iwae(model, x, k, r, chunk, quiet, y=y)
     return out
+
+
+BOUND_KEYS = ("nelbo", "-iwae_")  # the keys of `bounds` that are upper bounds on -log p(x) in nats
+
+
+def bits_per_dim(section: dict[str, float], dims: int, bits_per_value: float = 0.0) -> dict[str, float]:
+    """Each bound of `section` (nats per example) in bits per dimension: b = nats / (D ln 2) + bits_per_value.
+
+    For a density on pixels scaled to [0, 1], bits_per_value = 8 turns it into the bound on the
+    probability of the 8-bit values (each a bin of width 1/256: -log2 P ≈ -log2 p(x) + 8 D;
+    Theis, van den Oord & Bethge 2016, §3.1); for binary data bits_per_value = 0.
+    """
+    return {f"bpd_{key.lstrip('-')}": value / (dims * math.log(2)) + bits_per_value
+            for key, value in section.items() if key.startswith(BOUND_KEYS)}

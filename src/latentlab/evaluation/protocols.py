@@ -15,6 +15,7 @@ samples_mnist: docs/protocols.md, section D, for MNIST image samples: the Fréch
        classifier's penultimate features, its Inception score and class frequencies of 10,000
        model samples against the test set, beside a 10,000-image train sample's (the floor); the
        classifier's SHA-256 is recorded (evaluation/classifier_metrics.py).
+The user's own images (data/own.py) get each bound in bits per dimension too (bpd_*), beside nats.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from latentlab.config import Config
 from latentlab.data.batcher import binarize
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
-from latentlab.evaluation.likelihood import bounds
+from latentlab.data.own import OWN_SOURCES
+from latentlab.evaluation.likelihood import bits_per_dim, bounds
 from latentlab.evaluation.references import REFERENCES, evaluate_checks, monotone_iwae_check
 from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel
 
@@ -98,6 +100,8 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
             "none" if config.data.binarize == "none"
             else f"static: one Bernoulli draw, torch.Generator seeded {ev.test_binarize_seed}"
         )
+    if data.name in OWN_SOURCES and data.test_x.dim() == 4:  # the user's own images: bits per dimension too
+        protocol["bits_per_dim"] = _add_bits_per_dim(sections, data.test_x[0].numel(), config)
     ref = REFERENCES.get(ev.reference)
     checks = []
     first = next(iter(sections.values()), {})
@@ -112,6 +116,20 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
         "values": {k: list(v) for k, v in ref.values.items()}}
     return {"protocol": protocol, "sections": sections, "section_titles": titles, "reference": reference,
             "checks": checks}
+
+
+def _add_bits_per_dim(sections: dict, dims: int, config: Config) -> str:
+    """Add bpd_* beside each bound of every section; returns how they were computed. Binary data: the
+    bound / (D ln 2); a Gaussian on [0, 1] pixels: + 8 bits, the 8-bit bins (evaluation/likelihood.py)."""
+    if config.data.binarize != "none":
+        offset, rule = 0.0, "nats / (D ln 2), D = %d binary values" % dims
+    elif getattr(config.model, "likelihood", None) == "gaussian":
+        offset, rule = 8.0, "nats / (D ln 2) + 8: the Gaussian density on [0, 1] as 8-bit bins, D = %d" % dims
+    else:
+        return "not reported: a Bernoulli decoder on grey values is no normalised density of them"
+    for values in sections.values():
+        values.update(bits_per_dim(values, dims, offset))
+    return rule
 
 
 @torch.no_grad()
