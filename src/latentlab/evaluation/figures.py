@@ -42,7 +42,7 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
 
     if test_x.dim() == 2 and data_name in OWN_SOURCES:
         paths = table_figures(model, test_x, out, seed, feature_mean, feature_std)
-        if metrics_path is not None and metrics_path.exists() and (records := fig.read_metrics(metrics_path)):
+        if metrics_path is not None and metrics_path.exists() and (records := read_metrics(metrics_path)):
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
         return paths
     from latentlab.data.toy2d import DISTRIBUTIONS
