@@ -82,6 +82,8 @@ def test_image_arrays_report_bits_per_dimension(tmp_path, one_thread):
     assert section["bpd_nelbo"] == pytest.approx(section["nelbo"] / (d * math.log(2)) + 8)
     assert section["bpd_iwae_4"] == pytest.approx(section["-iwae_4"] / (d * math.log(2)) + 8)
     assert "8-bit" in results["protocol"]["bits_per_dim"]
+    assert results["reference"] is None and all("within" not in c["name"] for c in results["checks"])  # no MNIST numbers
+    assert "not compared" in results["protocol"]["reference"]
 
 
 # --- CLI: files ------------------------------------------------------------------------------------

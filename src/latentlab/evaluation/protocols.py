@@ -103,6 +103,9 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
     if data.name in OWN_SOURCES and data.test_x.dim() == 4:  # the user's own images: bits per dimension too
         protocol["bits_per_dim"] = _add_bits_per_dim(sections, data.test_x[0].numel(), config)
     ref = REFERENCES.get(ev.reference)
+    if ref is not None and data.name in OWN_SOURCES:  # a preset's published numbers are for its own dataset
+        protocol["reference"] = f"{ev.reference}: not compared, its published numbers are for another dataset"
+        ref = None
     checks = []
     first = next(iter(sections.values()), {})
     if ref is not None:
