@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"decode_cache: error: {e}", file=sys.stderr)
         return 2
-    n = sum(len(t) for t in (data.train_x, data.train_x_b, data.test_x, data.test_x_b))
+    n = len(data.train_x) + len(data.test_x)  # both domains of both splits
     result = {
         "images": n, "size": [args.size, args.size], "rounds": args.rounds,
         "first_s": first, "second_s": second, "best_first_s": min(first), "best_second_s": min(second),

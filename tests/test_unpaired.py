@@ -123,7 +123,7 @@ def test_train_evaluate_and_resume_a_cyclegan_through_the_api(tmp_path, monkeypa
     g = torch.Generator().manual_seed(0)
     two_domains = ImageData(torch.rand(8, 3, 20, 20, generator=g), torch.tensor([0, 1] * 4),
                             torch.rand(4, 3, 20, 20, generator=g), torch.tensor([0, 1] * 2), name="two_domains")
-    monkeypatch.setattr(api, "load", lambda config, data_dir=None, device=None: two_domains)
+    monkeypatch.setattr(api, "load", lambda config, data_dir=None, device=None, run=None: two_domains)
     config = build({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4, "n_layers": 2},
                     "data": {"crop": 16, "flip": True, "binarize": "none"},
                     "train": {"iterations": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1},
