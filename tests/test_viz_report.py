@@ -96,6 +96,19 @@ def test_each_figure_writes_a_png(tmp_path, draw):
     _assert_png(path)
 
 
+@pytest.mark.parametrize("likelihood, words", [("bernoulli", ("decoder probabilities", "Bernoulli draws")),
+                                                ("gaussian", ("decoder means", "Gaussian draws"))])
+def test_sample_grid_names_the_decoders_distribution(tmp_path, monkeypatch, likelihood, words):
+    from matplotlib.axes import Axes
+
+    titles = []
+    set_title = Axes.set_title
+    monkeypatch.setattr(Axes, "set_title", lambda ax, text, **kw: (titles.append(text), set_title(ax, text, **kw))[1])
+    sample_grid(torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8), tmp_path / "s.png", likelihood=likelihood)
+    assert len(titles) == 2 and words[0] in titles[0] and words[1] in titles[1]
+
+
+
 # ----------------------------------------------------------------------------- report
 
 CONFIG = 'description = "a tiny VAE"\n\n[model]\nname = "vae"\nz_dim = 2  # changed; default 10\n'

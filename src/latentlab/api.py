@@ -190,6 +190,7 @@ def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, devi
 
     Reads no dataset (`data_dir` serves only runs from before run.json stored the data's shape)."""
     from latentlab.models.base import Decoder, LatentPrior
+    from latentlab.evaluation.figures import likelihood_of
     from latentlab.viz.figures import sample_grid
 
     run = Run.open(run)
@@ -210,7 +211,7 @@ def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, devi
     if mean.dim() == 2:  # a table: the draws x ~ p(x) as CSV, in the original units
         return write_table_samples(draws if draws is not None else mean, run, out / f"samples-seed{seed}.csv")
     return sample_grid(mean.clamp(0, 1).cpu(), None if draws is None else draws.clamp(0, 1).cpu(),
-                       out / f"samples-seed{seed}.png")
+                       out / f"samples-seed{seed}.png", likelihood=likelihood_of(model))
 
 
 def write_table_samples(x: torch.Tensor, run: Run, path: Path) -> Path:

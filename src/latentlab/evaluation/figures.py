@@ -58,7 +58,7 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         z = model.sample_z(200, generator=g)
         probs = model.decode(z).clamp(0, 1)
         draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
-        paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png"))
+        paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png", likelihood=likelihood_of(model)))
     elif isinstance(model, Translator):  # image-to-image: x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y))
         if test_y is not None:
             paths.append(translation_rows(model, test_x, test_y, out / "translations.png"))
@@ -85,6 +85,12 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         if records:
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
     return paths
+
+
+def likelihood_of(model) -> str:
+    """The decoder's observation model, "bernoulli" or "gaussian" (models without one: "bernoulli")."""
+    observation = getattr(model, "observation", None)
+    return getattr(observation, "likelihood", "bernoulli")
 
 
 def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Path, n: int = 6) -> Path:

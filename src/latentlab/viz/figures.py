@@ -27,19 +27,23 @@ _TITLE = {"loc": "left", "fontsize": 10}
 
 
 def sample_grid(
-    probs: Tensor, draws: Tensor | None, path: Path, nrow: int = 20, *, scale: int | None = None
+    probs: Tensor, draws: Tensor | None, path: Path, nrow: int = 20, *, scale: int | None = None,
+    likelihood: str = "bernoulli",
 ) -> Path:
-    """Decoder probabilities p(x|z), z ~ p(z) (top) and Bernoulli draws x ~ p(x|z) (bottom).
+    """The decoder's output for z ~ p(z) (top: Bernoulli probabilities, or Gaussian means) and draws
+    x ~ p(x|z) from the same z (bottom); `likelihood` ("bernoulli" or "gaussian") names them.
 
     With draws = None, `probs` are samples of a model without a decoder distribution (a GAN's G(z)).
     """
     n = probs.shape[0]
     grids = [image_grid(probs, nrow, _PAD)]
-    titles = [rf"$p(x \mid z),\ z \sim p(z)$: decoder probabilities, {n} samples" if draws is not None
-              else rf"$x \sim p_\theta(x)$: {n} samples"]
+    gaussian = likelihood == "gaussian"
+    top = (rf"$\mathbb{{E}}[x \mid z],\ z \sim p(z)$: decoder means, {n} samples" if gaussian
+           else rf"$p(x \mid z),\ z \sim p(z)$: decoder probabilities, {n} samples")
+    titles = [top if draws is not None else rf"$x \sim p_\theta(x)$: {n} samples"]
     if draws is not None:
         grids.append(image_grid(draws, nrow, _PAD))
-        titles.append(r"$x \sim p(x \mid z)$: Bernoulli draws from the same $z$")
+        titles.append(rf"$x \sim p(x \mid z)$: {'Gaussian' if gaussian else 'Bernoulli'} draws from the same $z$")
     fig, axes = _image_figure(grids, _scale(grids[0], scale))
     for ax, title in zip(axes, titles):
         ax.set_title(title, **_TITLE)
