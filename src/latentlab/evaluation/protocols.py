@@ -15,6 +15,9 @@ samples_mnist: docs/protocols.md, section D, for MNIST image samples: the Fréch
        classifier's penultimate features, its Inception score and class frequencies of 10,000
        model samples against the test set, beside a 10,000-image train sample's (the floor); the
        classifier's SHA-256 is recorded (evaluation/classifier_metrics.py).
+translation: docs/protocols.md, section E, for a translator between two domains: translation success,
+       FID and KID on a domain classifier's features, cycle and identity errors on the test domains,
+       beside the untranslated images and real against real (evaluation/translation_metrics.py).
 The user's own images (data/own.py) get each bound in bits per dimension too (bpd_*), beside nats.
 """
 
@@ -30,7 +33,7 @@ from latentlab.errors import UserError
 from latentlab.data.own import OWN_SOURCES
 from latentlab.evaluation.likelihood import bits_per_dim, bounds
 from latentlab.evaluation.references import REFERENCES, evaluate_checks, monotone_iwae_check
-from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel
+from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel, Translator
 
 
 def test_images(data: ImageData, config: Config) -> Tensor:
@@ -51,6 +54,9 @@ def refuse_unfit_protocol(model: GenerativeModel, config: Config) -> None:
     if protocol == "accuracy" and not isinstance(model, Classifier):
         raise UserError(f"eval.protocol = \"accuracy\" is not accepted for model.name = \"{name}\": it needs a "
                         "classifier q(y|x) (ssvae)")
+    if protocol == "translation" and not isinstance(model, Translator):
+        raise UserError(f"eval.protocol = \"translation\" is not accepted for model.name = \"{name}\": it needs a "
+                        "translator between two domains (cyclegan)")
 
 
 def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: bool = True) -> dict:
@@ -66,6 +72,10 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
         from latentlab.evaluation.classifier_metrics import samples_mnist_protocol
 
         return samples_mnist_protocol(model, data, config)
+    if ev.protocol == "translation":  # classifier success, FID/KID, cycle errors beside their references
+        from latentlab.evaluation.translation_metrics import translation_protocol
+
+        return translation_protocol(model, data, config)
     common = dict(iwae_k=ev.iwae_k, iwae_repeats=ev.iwae_repeats, chunk=ev.chunk, quiet=quiet)
     if len(ev.iwae_k) != len(ev.iwae_repeats):
         raise UserError("eval.iwae_k and eval.iwae_repeats must have the same length")
