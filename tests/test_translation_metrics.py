@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from latentlab.config import build
+from latentlab.registry import build_config as build
 from latentlab.data.datasets import ImageData
 from latentlab.evaluation.protocols import evaluate
 from latentlab.evaluation.translation_metrics import (Recipe, distances, domain_classifier, domain_of,

@@ -165,6 +165,7 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line(argv, message, capsy
 @pytest.mark.parametrize("preset, protocol, message", [
     ("gan_8gaussians", "test", 'eval.protocol = "test" is not accepted for model.name = "gan": it averages'),
     ("ncsn_8gaussians", "accuracy", 'eval.protocol = "accuracy" is not accepted for model.name = "ncsn"'),
+    ("gan_8gaussians", "translation", 'eval.protocol = "translation" is not accepted for model.name = "gan"'),
 ])
 def test_a_protocol_that_cannot_evaluate_the_model_is_refused_before_training(preset, protocol, message, capsys,
                                                                               tmp_path, empty_data):
