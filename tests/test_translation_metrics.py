@@ -1,5 +1,6 @@
 """The translation protocol's classifier and metrics on synthetic two-domain data: X reddish noise, Y bluish."""
 
+import dataclasses
 import json
 
 import pytest
@@ -57,6 +58,9 @@ def test_the_classifier_separates_the_domains_and_is_cached(data, tmp_path):
     again, record2 = domain_classifier(data, 16, QUICK, tmp_path)
     assert record2["cached"] and record2["sha256"] == record["sha256"]
     assert torch.equal(domain_of(net, data.test_x), domain_of(again, data.test_x))
+    as_bytes = dataclasses.replace(data, train_x=(data.train_x * 255).round().to(torch.uint8))
+    _, record3 = domain_classifier(as_bytes, 16, QUICK, tmp_path / "uint8")  # folders' training images stay uint8
+    assert record3["test_accuracy"] >= 95.0
 
 
 def test_identity_translator_succeeds_as_often_as_the_classifier_errs(data, tmp_path):

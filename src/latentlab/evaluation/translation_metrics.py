@@ -91,8 +91,13 @@ STANDARD = Recipe()  # the one every result should use
 QUICK = Recipe(epochs=2)  # seconds; for tests and the quick budget only, not for comparing models
 
 
+def unit_pixels(x: Tensor) -> Tensor:
+    """uint8 pixels 0..255 (training images from folders stay uint8) become float32 in [0, 1]; floats pass."""
+    return x.to(torch.float32).div_(255) if x.dtype == torch.uint8 else x.float()
+
+
 def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> DomainClassifier:
-    """The classifier trained by `recipe` on images x (N, C, H, W) in [0, 1] and domain labels y (N,) in {0, 1}."""
+    """The classifier trained by `recipe` on images x (N, C, H, W) in [0, 1] (or uint8) and domain labels y (N,) in {0, 1}."""
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
         torch.manual_seed(recipe.seed)
         net = DomainClassifier(x.shape[1]).to(x.device)
@@ -105,7 +110,7 @@ def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> 
         for _ in range(recipe.epochs):
             order = torch.randperm(len(x), generator=g).to(x.device)
             for idx in order[: steps_per_epoch * batch].view(steps_per_epoch, -1):
-                xb = x[idx].float()
+                xb = unit_pixels(x[idx])
                 flip = (torch.rand(len(idx), generator=g) < 0.5).to(x.device)  # mirror half the batch
                 xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
                 loss = F.cross_entropy(net(xb), y[idx])
@@ -119,7 +124,7 @@ def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> 
 @torch.no_grad()
 def domain_of(classifier: DomainClassifier, x: Tensor, chunk: int = 64) -> Tensor:
     """The most probable domain (0: X, 1: Y) of each image, (N,)."""
-    return torch.cat([classifier(xb.float()).argmax(-1) for xb in x.split(chunk)])
+    return torch.cat([classifier(unit_pixels(xb)).argmax(-1) for xb in x.split(chunk)])
 
 
 def domain_classifier(data, size: int, recipe: Recipe = STANDARD,
@@ -171,8 +176,8 @@ def distances(classifier: DomainClassifier, x: Tensor, reference: Tensor, *, see
         kid = KernelInceptionDistance(feature=features, subset_size=subset).to(x.device)
     for images, real in ((x, False), (reference, True)):
         for xb in images.split(chunk):
-            fid.update(xb.float(), real=real)
-            kid.update(xb.float(), real=real)
+            fid.update(unit_pixels(xb), real=real)
+            kid.update(unit_pixels(xb), real=real)
     with torch.random.fork_rng(devices=[]):  # KID draws its subsets from the global stream
         torch.manual_seed(seed)
         kid_mean, kid_sd = kid.compute()
