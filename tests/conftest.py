@@ -59,6 +59,7 @@ STUDY_DATA = {  # study -> the data file it needs under the data root (None: gen
     "cs236-hw2": "mnist/train-images-idx3-ubyte.gz", "faces": "faces/olivettifaces.mat",
     "faces-frey": "frey_faces/frey_rawface.mat", "elbo-1d": None, "vae-2d": "mnist/train-images-idx3-ubyte.gz",
     "score-2d": None, "gan-theory": None, "gan-mnist": "mnist/train-images-idx3-ubyte.gz",
+    "cyclegan": "apple2orange/trainA",
 }
 _QUICK: dict[str, Path] = {}  # study -> its folder, run once per test session
 
