@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from latentlab import cli
 from latentlab.files import atomic_write
@@ -28,8 +29,15 @@ CHECKPOINTS = [f"step-{s:08d}.safetensors" for s in (3, 6, 9, 12)]
 
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory) -> Path:
+    """The uninterrupted run, on one intra-op thread like the killed subprocesses (OMP_NUM_THREADS=1) and
+    the resumes in this process (the one_thread fixture): another thread count rounds sums differently."""
     run = tmp_path_factory.mktemp("whole") / "run"
-    assert cli.main(["train", "gan_8gaussians", "--out", str(run), *STEPS]) == 0
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert cli.main(["train", "gan_8gaussians", "--out", str(run), *STEPS]) == 0
+    finally:
+        torch.set_num_threads(before)
     return run
 
 
@@ -67,7 +75,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_kill_9_inside_a_write_then_resume_ends_bit_identical(whole, tmp_path, capsys, case):
+def test_kill_9_inside_a_write_then_resume_ends_bit_identical(whole, tmp_path, capsys, case, one_thread):
     run = tmp_path / "run"
     for i, pause in enumerate(CASES[case]):
         start = ["gan_8gaussians", "--out", str(run)] if i == 0 else ["--resume", str(run)]
@@ -101,7 +109,7 @@ def test_a_write_removes_the_temporary_files_that_dead_processes_left_for_the_sa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine, other, "a.json"])
 
 
-def test_resume_removes_the_temporary_files_of_dead_processes_in_the_run(whole, tmp_path, capsys):
+def test_resume_removes_the_temporary_files_of_dead_processes_in_the_run(whole, tmp_path, capsys, one_thread):
     run = tmp_path / "run"
     shutil.copytree(whole, run)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
