@@ -56,10 +56,11 @@ class MNISTClassifier(nn.Module):
         return self.head(self.body(x))  # (B, 10) logits
 
 
-class _Features(nn.Module):
-    """The penultimate features as torchmetrics' FID `feature` module expects: images in, (N, d) out."""
+class PenultimateFeatures(nn.Module):
+    """A classifier's penultimate features as torchmetrics' FID and KID `feature` module expects: images in,
+    (N, d) out. Any classifier with `features(x)` and `num_features` serves (MNIST digits, image domains)."""
 
-    def __init__(self, classifier: MNISTClassifier):
+    def __init__(self, classifier: nn.Module):
         super().__init__()
         self.classifier, self.num_features = classifier, classifier.num_features
 
@@ -165,7 +166,7 @@ def sample_quality(classifier: MNISTClassifier, x: Tensor, reference: Tensor, re
     from torchmetrics.image.inception import InceptionScore
 
     classifier.eval()
-    fid = FrechetInceptionDistance(feature=_Features(classifier), normalize=True).to(x.device)
+    fid = FrechetInceptionDistance(feature=PenultimateFeatures(classifier), normalize=True).to(x.device)
     with warnings.catch_warnings():  # "InceptionScore will save all extracted features": 10 numbers each
         warnings.simplefilter("ignore", UserWarning)
         inception = InceptionScore(feature=classifier, splits=splits).to(x.device)

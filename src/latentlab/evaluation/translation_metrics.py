@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from latentlab.data.augment import center_crop
 from latentlab.data.unpaired import split_domains
 from latentlab.errors import UserError
-from latentlab.evaluation.classifier_metrics import default_cache_dir, sha256
+from latentlab.evaluation.classifier_metrics import PenultimateFeatures, default_cache_dir, sha256
 from latentlab.files import atomic_path, atomic_write, read_json
 
 ARCHITECTURE = 1  # bump when DomainClassifier or the training loop changes: part of the cache key
@@ -60,17 +60,6 @@ class DomainClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))  # (B, 2) logits
-
-
-class _Features(nn.Module):
-    """The penultimate features as torchmetrics' FID and KID `feature` module expects: images in, (N, d) out."""
-
-    def __init__(self, classifier: DomainClassifier):
-        super().__init__()
-        self.classifier, self.num_features = classifier, classifier.num_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier.features(x)
 
 
 @dataclass(frozen=True)
@@ -168,7 +157,7 @@ def distances(classifier: DomainClassifier, x: Tensor, reference: Tensor, *, see
     from torchmetrics.image.kid import KernelInceptionDistance
 
     classifier.eval()
-    features = _Features(classifier)
+    features = PenultimateFeatures(classifier)
     fid = FrechetInceptionDistance(feature=features).to(x.device)
     subset = min(50, len(x), len(reference))
     with warnings.catch_warnings():  # "Metric `Kernel Inception Distance` will save all extracted features"
