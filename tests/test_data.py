@@ -6,15 +6,11 @@ tries to resolve another host. Real-data tests run when MNIST is on the machine.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import json
 import os
-import socket
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,56 +23,10 @@ from latentlab.data import sources
 from latentlab.data.cache import cache_dir
 from latentlab.data.sources import SOURCES, Source, locate
 from latentlab.errors import UserError
+from localhost import only_localhost, server  # noqa: F401  (the network guard and the local server)
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    """Fail any attempt to reach a host other than 127.0.0.1; bypass proxies."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    getaddrinfo = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        if host not in ("127.0.0.1", b"127.0.0.1"):
-            raise AssertionError(f"a test tried to reach {host!r}")
-        return getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; `short.gz` promises 1000 bytes and sends 10; no log lines."""
-
-    def do_GET(self):
-        if self.path.endswith("/short.gz"):
-            self.send_response(200)
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            self.wfile.write(b"\x1f\x8b" + bytes(8))
-            self.close_connection = True
-            return
-        super().do_GET()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """(folder served, base URL) of an HTTP server on 127.0.0.1, port chosen by the OS."""
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(QuietHandler, directory=served)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -6,12 +6,8 @@ against an HTTP server on 127.0.0.1 serving a small zip, and a guard fails any o
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import os
-import socket
-import threading
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -30,40 +26,7 @@ from latentlab.data.batcher import Batcher
 from latentlab.data.folder import read_folder
 from latentlab.data.own import load_own
 from latentlab.errors import UserError
-
-
-@pytest.fixture(autouse=True)
-def only_localhost(monkeypatch):
-    """Fail any attempt to reach a host other than 127.0.0.1; bypass proxies."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    getaddrinfo = socket.getaddrinfo
-
-    def guarded(host, *args, **kwargs):
-        if host not in ("127.0.0.1", b"127.0.0.1"):
-            raise AssertionError(f"a test tried to reach {host!r}")
-        return getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """(folder served, base URL) of an HTTP server on 127.0.0.1, port chosen by the OS."""
-    served = tmp_path / "served"
-    served.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=served))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+from localhost import only_localhost, server  # noqa: F401  (the network guard and the local server)
 
 
 def write_image(path: Path, pixels: np.ndarray, fmt: str | None = None) -> Path:
