@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 LATENTLAB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export LATENTLAB_DATA
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench lint venv browser clean
 venv: $(VENV)/.installed
 
 # torch is pinned through constraints.txt so that nothing resolves a newer build
@@ -21,8 +21,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: venv
 	$(BIN)/latentlab train cs236_vae
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest
+
+# The report tests open pages in headless Chromium (Debian's chromium and chromium-driver). Installed
+# here when missing and apt-get can; otherwise those tests are skipped, saying why.
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  { apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null 2>&1; } ; } || true
+	@command -v chromedriver >/dev/null 2>&1 || echo "make: chromium-driver is not installed and apt-get could not install it; the browser tests will be skipped"
 
 bench: venv
 	$(BIN)/latentlab bench
