@@ -165,6 +165,7 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
 def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,
               train_s: float | None = None) -> dict:
     """The evaluation protocol of `config` on `model` (seeded by train.seed), then figures and report."""
+    from latentlab.evaluation.explorer import write_explorer
     from latentlab.evaluation.figures import draw_all
     from latentlab.evaluation.protocols import evaluate as run_protocol
     from latentlab.reporting.html import write_report
@@ -181,6 +182,7 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
     if config.eval.figures:
         draw_all(model, data.test_x, data.test_y, run.figures_dir, run.metrics_path, seed=config.train.seed,
                  data_name=data.name, feature_mean=data.feature_mean, feature_std=data.feature_std)
+        write_explorer(model, data.test_x, data.test_y, run.explorer_path, classes=data.classes, seed=config.train.seed)
     write_report([run.path], run.report_path)
     return results
 

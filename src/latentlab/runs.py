@@ -7,6 +7,7 @@
       checkpoints/    step-NNNNNNNN.safetensors + step-NNNNNNNN.json
       figures/        PNGs drawn by the evaluation
       results.json    the evaluation's numbers
+      explorer.json   a latent-decoder model's decoder and codes, for the page's latent-space explorer
       report.html     the run's page
 
     run = Run.open("runs/cs236_vae-20261129-101500")
@@ -80,6 +81,10 @@ class Run:
     @property
     def results_path(self) -> Path:
         return self.path / "results.json"
+
+    @property
+    def explorer_path(self) -> Path:
+        return self.path / "explorer.json"
 
     @property
     def report_path(self) -> Path:

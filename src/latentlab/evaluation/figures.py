@@ -16,15 +16,17 @@ from latentlab.training.logging import read_metrics
 from latentlab.viz import figures as fig
 
 
-def _test_pairs(x: Tensor, y: Tensor | None, n: int) -> Tensor:
-    """n test images, spread over the labels when there are labels (the first of each class first)."""
+MANIFOLD_RANGE = (-3.0, 3.0)  # the latent plane of the figures (and of the report's explorer): [-3, 3]²
+
+
+def example_indices(n_test: int, y: Tensor | None, n: int) -> Tensor:
+    """Indices of n test examples, spread over the labels when there are labels (the first of each class first)."""
     if y is None:
-        return x[:n]
+        return torch.arange(min(n, n_test))
     order = torch.argsort(y * len(y) + torch.arange(len(y), device=y.device))  # by label, stable
     per_class = [order[y[order] == c] for c in torch.unique(y)]
     take = min(-(-n // len(per_class)), min(len(p) for p in per_class))  # as many of each class
-    idx = torch.stack([p[:take] for p in per_class], 1).flatten()[:n]
-    return x[idx]
+    return torch.stack([p[:take] for p in per_class], 1).flatten()[:n]
 
 
 @torch.no_grad()
@@ -67,7 +69,7 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
     if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
         paths.append(conditional_grid(model, out / "conditional_samples.png", g))
     if isinstance(model, Encoder) and isinstance(model, Decoder):
-        x = _test_pairs(test_x, test_y, 40)
+        x = test_x[example_indices(len(test_x), test_y, 40)]
         q_mean, _ = model.encode(x)
         paths.append(fig.reconstructions(x.cpu(), model.decode(q_mean).clamp(0, 1).cpu(), out / "reconstructions.png"))
         alphas = [i / 10 for i in range(11)]
@@ -137,13 +139,13 @@ def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 2
 
 
 def _latent_plane(model, test_x: Tensor, test_y: Tensor | None, out: Path) -> list[Path]:
-    """For a 2-D latent: the decoded manifold over [-3, 3]² and the encoded test set."""
-    grid = torch.linspace(-3, 3, 20, device=test_x.device)
+    """For a 2-D latent: the decoded manifold over MANIFOLD_RANGE² and the encoded test set."""
+    grid = torch.linspace(*MANIFOLD_RANGE, 20, device=test_x.device)
     z2, z1 = torch.meshgrid(grid.flip(0), grid, indexing="ij")  # row 0 = highest z2
     images = model.decode(torch.stack([z1, z2], -1).view(-1, 2)).clamp(0, 1)
     codes = torch.cat([model.encode(xb)[0] for xb in test_x.split(1000)])
     return [
-        fig.latent_manifold(images.cpu(), out / "latent_manifold.png", (-3.0, 3.0)),
+        fig.latent_manifold(images.cpu(), out / "latent_manifold.png", MANIFOLD_RANGE),
         fig.latent_scatter(codes.cpu(), None if test_y is None else test_y.cpu(), out / "latent_scatter.png",
                            title="q(z|x) means of the test set"),
     ]

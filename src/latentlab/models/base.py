@@ -26,7 +26,7 @@ from latentlab.batch import Batch
 
 __all__ = [
     "Batch", "GenerativeModel", "LikelihoodBound", "ConditionalLikelihoodBound", "Encoder", "Decoder",
-    "LatentPrior", "Classifier", "ConditionalDecoder", "NoiseConditionalScore",
+    "LatentPrior", "Classifier", "ConditionalEncoder", "ConditionalDecoder", "NoiseConditionalScore",
 ]
 
 
@@ -79,6 +79,12 @@ class LatentPrior(Protocol):
 class Classifier(Protocol):
     def classify(self, x: Tensor) -> Tensor:
         """Logits of q(y|x), (B, n_classes)."""
+
+
+@runtime_checkable
+class ConditionalEncoder(Protocol):
+    def encode_given_y(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and variance of q(z|x, y) for int labels y (B,), each (B, Z)."""
 
 
 @runtime_checkable

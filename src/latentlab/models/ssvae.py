@@ -62,6 +62,10 @@ class SSVAE(GenerativeModel):
         """Logits of q(y|x), (B, Y)."""
         return self.classifier(x.flatten(1))
 
+    def encode_given_y(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z|x, y): mean and variance, each (B, Z)."""
+        return self.encoder(x, one_hot(y, self.n_classes, x))
+
     def decode_given_y(self, z: Tensor, y: Tensor) -> Tensor:
         """E[x|y, z]: pixel probabilities, (N, *x_shape)."""
         return self.observation.mean(self.decoder(z, one_hot(y, self.n_classes, z))).view(-1, *self.x_shape)

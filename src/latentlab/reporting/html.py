@@ -1,8 +1,11 @@
 """One self-contained HTML page for one or more run directories.
 
-Everything is inline: CSS in the page, PNGs as base64 data URIs, no scripts, no links out.
+Everything is inline: CSS in the page, PNGs as base64 data URIs, no links out, nothing fetched.
+The one script (decoder.js and explorer.js) is inlined only when a run has a latent-space
+explorer (explorer.json, see reporting/explorer.py): it evaluates that run's decoder in the page.
 The loss curves are drawn from metrics.jsonl into a temporary file, so nothing is written
-into a run directory except the page itself (when `out` lies there).
+into a run directory except the page itself (when `out` lies there). The footer states the
+page's size.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 from latentlab.errors import UserError
 from latentlab.files import atomic_write, read_json, read_text
-from latentlab.reporting.page import ENV, data_uri, fmt_number
+from latentlab.reporting.explorer import explorer_view
+from latentlab.reporting.page import ENV, data_uri, fmt_number, with_page_size
 from latentlab.runs import Run
 from latentlab.training.logging import read_metrics
 from latentlab.viz.figures import loss_curves
@@ -29,9 +33,10 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
         raise UserError("no run directories given; pass one or more folders like runs/<name>")
     runs = [_run_view(Path(d), i) for i, d in enumerate(run_dirs, start=1)]
     html = ENV.get_template(TEMPLATE).render(
-        runs=runs, comparison=_comparison(runs) if len(runs) > 1 else None
+        runs=runs, comparison=_comparison(runs) if len(runs) > 1 else None,
+        scripted=any(run["explorer"] and run["explorer"]["reason"] is None for run in runs),
     )
-    return atomic_write(out, html)
+    return atomic_write(out, with_page_size(html))
 
 
 # ----------------------------------------------------------------------------- one run
@@ -69,6 +74,7 @@ def _run_view(run_dir: Path, index: int) -> dict:
             for p in sorted(run.figures_dir.glob("*.png"), key=_figure_order)
             if p.name != "loss_curves.png"  # drawn above from metrics.jsonl
         ],
+        "explorer": explorer_view(run.explorer_path),
         "config_lines": [
             {"text": line, "changed": "  # changed" in line} for line in config_text.splitlines()
         ],

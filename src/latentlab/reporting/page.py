@@ -27,6 +27,22 @@ def fmt_number(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def fmt_bytes(n: int) -> str:
+    """A size in bytes as people read it: 812 B, 34 kB, 1.76 MB (powers of 1000)."""
+    if n < 1000:
+        return f"{n} B"
+    return f"{n / 1000:.0f} kB" if n < 1_000_000 else f"{n / 1e6:.2f} MB"
+
+
+PAGE_SIZE = "<!--page-size-->"  # where a template states the size of its own page
+
+
+def with_page_size(html: str) -> str:
+    """The page with its own size written where the template put PAGE_SIZE (exact to the shown digits)."""
+    size = len(html.encode("utf-8")) - len(PAGE_SIZE)
+    return html.replace(PAGE_SIZE, fmt_bytes(size + len(fmt_bytes(size))), 1)
+
+
 def data_uri(png: bytes) -> str:
     """PNG bytes as a data: URI, to embed in a self-contained page."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentlab.files import atomic_write
-from latentlab.reporting.page import ENV, data_uri, fmt_number
+from latentlab.reporting.page import ENV, data_uri, fmt_number, with_page_size
 
 
 @dataclass
@@ -46,7 +46,7 @@ def write_study_report(out: Path, *, name: str, title: str, budget: str, section
     ]
     html = ENV.get_template("study.html.j2").render(name=name, title=title, budget=budget, intro=intro,
                                                     elapsed=elapsed, sections=view)
-    return atomic_write(out, html)
+    return atomic_write(out, with_page_size(html))
 
 
 def _check_view(c: dict) -> dict:
