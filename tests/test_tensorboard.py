@@ -185,3 +185,16 @@ def test_a_log_it_cannot_write_is_refused_in_one_line(value, message, capsys, tm
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+@needs_tensorboard
+def test_a_run_logged_to_tensorboard_evaluates_without_the_package_saying_it_skips_the_hparams(tmp_path, one_thread):
+    run = api.train("gan_8gaussians", out=tmp_path / "run", quiet=True, evaluate_after=False,
+                    overrides=["train.iterations=4", "train.log_every=2", "eval.n_samples=64", TENSORBOARD])
+    code = ("import sys; sys.modules['tensorboard'] = None; from latentlab.cli import main; "
+            f"sys.exit(main(['eval', {str(run)!r}, '--quiet']))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "no TensorBoard hparams" in done.stderr and "Traceback" not in done.stderr
+    assert (run / "results.json").exists()

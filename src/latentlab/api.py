@@ -171,7 +171,6 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
 
     Returns the results: {"sections": {name: {metric: value}}, "checks": [...], "step", "model", ...}."""
     run = Run.open(run)
-    tensorboard.require(run.config.train.log)
     with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
         model = run.load_model(device, data_dir=data_dir)
         return _evaluate(run, model, _load(run.config, data_dir, device, run), run.config, out=out, quiet=quiet)
@@ -194,7 +193,10 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
         results["elapsed"]["train_s"] = round(train_s, 1)
     run.write_results(results, out_dir=out)
     if "tensorboard" in config.train.log:
-        tensorboard.write_hparams(run.tensorboard_dir, config, results, run.step)
+        try:
+            tensorboard.write_hparams(run.tensorboard_dir, config, results, run.step)
+        except UserError as e:  # evaluating elsewhere, without the package: the results do not need it
+            print(f"latentlab: results.json written; no TensorBoard hparams: {e}", file=sys.stderr)
     if config.eval.figures:
         draw_all(model, data.test_x, data.test_y, run.figures_dir, run.metrics_path, seed=config.train.seed,
                  data_name=data.name, feature_mean=data.feature_mean, feature_std=data.feature_std)
