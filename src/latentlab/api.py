@@ -32,7 +32,7 @@ from latentlab.evaluation.protocols import refuse_unfit_protocol
 from latentlab.models.base import Translator
 from latentlab.registry import build_model, load_config
 from latentlab.runs import FORMAT, Run
-from latentlab.training import distributed
+from latentlab.training import distributed, tensorboard
 from latentlab.training.device import resolve_device
 from latentlab.training.resume import check_resume
 from latentlab.training.trainer import Trainer
@@ -68,6 +68,7 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
     else:
         config = config_io.check_config(config)
     arrays = None
+    tensorboard.require(config.train.log)  # before any data is read or file written
     if data is not None:
         arrays = as_arrays(data)
         config = replace(config, data=replace(config.data, name="memory", path=""))
@@ -133,7 +134,8 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
         if not resume:
             run.write_config(config)
     batcher = _batcher(config, data, model, world)
-    trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world)
+    examples = _image_examples(config, data, model) if "tensorboard" in config.train.log else None
+    trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world, examples=examples)
     if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
         trainer.metrics.truncate_after(0)
         if world.is_main:
@@ -150,6 +152,18 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
         _evaluate(run, model, data, config, quiet=quiet, train_s=trainer.elapsed)
     distributed.barrier(world)
     return run.path
+
+
+def _image_examples(config: Config, data: ImageData, model, n: int = 8) -> dict:
+    """The fixed batch of TensorBoard's grids: the first n training x (a translator: of each domain, as x and
+    x_b; a sampler reads only their shape), float in [0, 1] and centre-cropped to data.crop, as the model sees them."""
+    x = data.train_x
+    if isinstance(model, Translator):
+        batch = {key: x[(data.train_y == label).nonzero()[:n, 0]] for key, label in (("x", 0), ("x_b", 1))}
+    else:
+        batch = {"x": x[:n]}
+    batch = {k: v.float() / 255 if v.dtype == torch.uint8 else v for k, v in batch.items()}
+    return {k: center_crop(v, config.data.crop) if config.data.crop else v for k, v in batch.items()}
 
 
 def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False) -> dict:
@@ -179,6 +193,11 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
     if train_s is not None:
         results["elapsed"]["train_s"] = round(train_s, 1)
     run.write_results(results, out_dir=out)
+    if "tensorboard" in config.train.log:
+        try:
+            tensorboard.write_hparams(run.tensorboard_dir, config, results, run.step)
+        except UserError as e:  # evaluating elsewhere, without the package: the results do not need it
+            print(f"latentlab: results.json written; no TensorBoard hparams: {e}", file=sys.stderr)
     if config.eval.figures:
         draw_all(model, data.test_x, data.test_y, run.figures_dir, run.metrics_path, seed=config.train.seed,
                  data_name=data.name, feature_mean=data.feature_mean, feature_std=data.feature_std)

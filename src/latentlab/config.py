@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rules, choice, decay, flag, integer, list_of,
-                              nonnegative, nonnegative_int, positive, positive_int, probability, random_seed, show, strings, text)
+                              nonnegative, nonnegative_int, one_of, positive, positive_int, probability, random_seed,
+                              show, strings, text)
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "build", "check_config",
            "presets", "read_toml", "apply_overrides", "to_toml"]
@@ -124,8 +125,21 @@ class TrainConfig:
     ema: float = decay(0.0)  # decay of an exponential moving average of the weights; 0 turns it off
     seed: int = random_seed(0)  # the one seed: parameters, data order, binarization, reparameterisation
     log_every: int = positive_int(100)
+    # where the log goes: "jsonl" is metrics.jsonl, which the report, the loss curves and the studies read,
+    # so it cannot be left out; "tensorboard" adds event files in <run>/tensorboard/ (training/tensorboard.py;
+    # pip install 'latentlab[tensorboard]')
+    log: tuple[str, ...] = list_of(("jsonl",), one_of("jsonl", "tensorboard"))
+    # tensorboard: a sample grid every image_every steps and at the last, each one model.sample(64) (a diffusion
+    # model's: all its sampling steps); 1,000 is one grid per ten log records at the default log_every
+    image_every: int = positive_int(1_000)
     checkpoint_every: int = positive_int(5_000)  # the last step is always checkpointed
     device: str = text("auto", pattern=_is_device, describe="auto, cpu, cuda, cuda:N or mps")  # auto: cuda, mps, cpu
+
+    def broken_rules(self) -> Iterator[tuple[str, str]]:
+        """(field, what it accepts) for each rule these values break."""
+        if "jsonl" not in self.log:
+            yield "log", "a list that holds \"jsonl\" (metrics.jsonl feeds the report and the curves), " \
+                         "like [\"jsonl\", \"tensorboard\"]"
 
 
 @dataclass(frozen=True)

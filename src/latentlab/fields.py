@@ -155,6 +155,17 @@ def strings(pattern: Callable[[str], bool] | None = None, text: str = "a string"
     return Accepts(text, parse, "str")
 
 
+def one_of(*names: str) -> Accepts:
+    """One of the strings `names`: a choice, or the items of a list of choices."""
+
+    def parse(v: Any) -> str:
+        if not isinstance(v, str) or v not in names:
+            raise _Rejected
+        return v
+
+    return Accepts("one of " + ", ".join(json.dumps(c) for c in names), parse, "choice", choices=names)
+
+
 def _reject() -> Any:
     raise _Rejected
 
@@ -245,15 +256,7 @@ def text(default: str = "", *, pattern: Callable[[str], bool] | None = None, des
 
 def choice(default: str, *others: str) -> Any:
     """A string that must be one of `default, *others` (the default first)."""
-    choices = (default, *others)
-
-    def parse(v: Any) -> str:
-        if not isinstance(v, str) or v not in choices:
-            raise _Rejected
-        return v
-
-    return declare(default, Accepts("one of " + ", ".join(json.dumps(c) for c in choices), parse, "choice",
-                                    choices=choices))
+    return declare(default, one_of(default, *others))
 
 
 def list_of(default: tuple, item: Accepts, *, lengths: tuple[int, ...] | None = None, nonempty: bool = False,

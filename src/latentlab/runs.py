@@ -4,6 +4,7 @@
       run.json        {"format", "latentlab": version, "x_shape": the data's shape without the batch dim}
       config.toml     the fully resolved config (non-default values marked)
       metrics.jsonl   one JSON object per logged step
+      tensorboard/    TensorBoard event files (train.log has "tensorboard")
       checkpoints/    step-NNNNNNNN.safetensors + step-NNNNNNNN.json
       figures/        PNGs drawn by the evaluation
       results.json    the evaluation's numbers
@@ -65,6 +66,10 @@ class Run:
     @property
     def metrics_path(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
 
     @property
     def checkpoints_dir(self) -> Path:

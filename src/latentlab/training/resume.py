@@ -3,7 +3,7 @@
 A resumed run continues from a checkpoint of the model, the optimizers and the data stream.
 Settings the trainer reads afresh at every step can change from there on: the learning rates
 and their schedule (applied to the restored optimizers), the number of iterations, gradient
-clipping, logging and checkpoint intervals, the device and kernel choices, and everything the
+clipping, logging (where to, how often) and checkpoint intervals, the device and kernel choices, and everything the
 evaluation reads. Anything the checkpoint was built from — the model, the data, the batch size,
 the optimizer kind, the seed, the EMA — cannot change: that is refused with one line.
 config.toml then holds the values in use, headed by one comment line per resume saying which
@@ -20,8 +20,8 @@ from latentlab.errors import UserError
 RESUMABLE = {  # section.key that a resumed run applies from its checkpoint's step on; all of eval too
     "description",
     "train.iterations", "train.lr", "train.phase_lr", "train.lr_decay_start", "train.betas", "train.weight_decay",
-    "train.grad_clip", "train.log_every", "train.checkpoint_every", "train.device", "train.compile",
-    "train.optimizer_impl", "train.precision", "train.channels_last",
+    "train.grad_clip", "train.log_every", "train.log", "train.image_every", "train.checkpoint_every", "train.device",
+    "train.compile", "train.optimizer_impl", "train.precision", "train.channels_last",
 }
 HEADER = "# resumed at step "
 

@@ -2,9 +2,11 @@
 
 One iteration runs the model's phases in order; each phase takes a batch, computes the
 model's loss, and steps that phase's optimizer. Every `log_every` iterations the mean of
-each logged term over the window goes to metrics.jsonl (training/logging.py); every
-`checkpoint_every` (and at the last iteration) the whole state is checkpointed. A loss that
-is not finite stops the run before it touches the parameters, keeping the last good checkpoint.
+each logged term over the window goes to metrics.jsonl (training/logging.py), and where train.log
+holds "tensorboard" to TensorBoard too, with the learning rates, the throughput and, every
+`image_every`, a sample grid (training/tensorboard.py); every `checkpoint_every` (and at the last
+iteration) the whole state is checkpointed. A loss that is not finite stops the run before it
+touches the parameters, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from latentlab.batch import Batch
 from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted, UserError
@@ -29,6 +32,7 @@ from latentlab.training.distributed import World, average_gradients, gather_rng_
 from latentlab.training.ema import ema_start, ema_update
 from latentlab.training.interrupt import StopRequest, stop_requests
 from latentlab.training.logging import MetricsLog
+from latentlab.training.tensorboard import TensorBoardLog
 
 
 class Diverged(UserError):
@@ -64,7 +68,8 @@ def phase_learning_rates(cfg: TrainConfig, phases: list[str]) -> dict[str, float
 
 
 class Trainer:
-    """Trains `model` on `batcher` for cfg.iterations, writing into `run_dir` (None: nowhere)."""
+    """Trains `model` on `batcher` for cfg.iterations, writing into `run_dir` (None: nowhere). `examples`: a fixed
+    batch of training data on the device for TensorBoard's grids (None: no grids; see training/tensorboard.py)."""
 
     def __init__(
         self,
@@ -75,8 +80,9 @@ class Trainer:
         *,
         quiet: bool = False,
         world: World = World(),
+        examples: Batch | None = None,
     ):
-        self.model, self.batcher, self.cfg = model, batcher, cfg
+        self.model, self.batcher, self.cfg, self.examples = model, batcher, cfg, examples
         self.run_dir = Path(run_dir) if run_dir is not None else None
         run = Run(run_dir) if run_dir is not None else None  # its layout: where checkpoints and the log go
         self.checkpoint_dir = run.checkpoints_dir if run is not None else None
@@ -84,6 +90,9 @@ class Trainer:
         if run is not None and self.is_main:
             make_dir(run.path)
         self.metrics = MetricsLog(run.metrics_path if run is not None and self.is_main else None)
+        tensorboard = run is not None and self.is_main and "tensorboard" in cfg.log
+        self.tensorboard_dir = run.tensorboard_dir if tensorboard else None
+        self.tensorboard = TensorBoardLog(None)  # opened by fit, at the step it starts from
         groups = model.parameter_groups()
         missing = set(model.phases) - set(groups)
         if missing:
@@ -181,7 +190,9 @@ class Trainer:
         bar = tqdm(total=cfg.iterations, initial=self.step, disable=self.quiet or not self.is_main,
                    unit="it", dynamic_ncols=True, mininterval=0.5)
         signals = stop_requests() if self.world.size == 1 else contextlib.nullcontext(StopRequest())
-        with bar, signals as stop:
+        self.tensorboard = TensorBoardLog(self.tensorboard_dir, step=self.step, seconds=self.elapsed, seed=cfg.seed,
+                                          examples_per_iteration=cfg.batch_size * len(model.phases))
+        with bar, signals as stop, self.tensorboard:
             while self.step < cfg.iterations:
                 self._schedule_lr()
                 for phase in model.phases:
@@ -199,6 +210,8 @@ class Trainer:
                     self.elapsed = time.perf_counter() - start
                     bar.set_postfix(self._log(self.window), refresh=False)
                     self.window = {}
+                if self.step % cfg.image_every == 0 or last:
+                    self.tensorboard.images(model, self.examples, self.step)
                 if self.step % cfg.checkpoint_every == 0 or last or stopping:
                     self.elapsed = time.perf_counter() - start
                     saved = self.save()
@@ -265,5 +278,8 @@ class Trainer:
             record.update({k: float(v) / n for k, v in sums.items()})
             record["time"] = round(self.elapsed, 3)
             self.metrics.append(record)
+            self.tensorboard.record(record)
             postfix[f"{phase}_loss" if len(window) > 1 else "loss"] = f"{record['loss']:.3f}"
+        lrs = {phase: opt.param_groups[0]["lr"] for phase, opt in self.optimizers.items()}
+        self.tensorboard.progress(self.step, self.elapsed, lrs)
         return postfix
