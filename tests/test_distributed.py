@@ -1,5 +1,6 @@
 """Data parallelism: a 2-rank gloo run equals a single process on the same global batches."""
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -69,6 +70,9 @@ def test_torchrun_launch_needs_no_extra_flag(tmp_path, data_root):
            "--set", "train.iterations=20", "--set", "train.checkpoint_every=10", "--set", "train.log_every=10",
            "--set", "eval.subset_repeats=1", "--set", "eval.iwae_k=[1]", "--set", "eval.iwae_repeats=[1]",
            "--set", "eval.full_test=false"]
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    if tensorboard:
+        cmd += ["--set", 'train.log=["jsonl","tensorboard"]', "--set", "train.image_every=10"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run / "results.json").exists() and (run / "report.html").exists()
@@ -76,6 +80,13 @@ def test_torchrun_launch_needs_no_extra_flag(tmp_path, data_root):
     assert [int(line.split('"step": ')[1].split(",")[0]) for line in lines] == [10, 20]  # rank 0 logs alone
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "step-00000010.json", "step-00000010.safetensors", "step-00000020.json", "step-00000020.safetensors"]
+    if tensorboard:  # rank 0 alone writes events too: every file is named events.out.tfevents.<time>.<host>.<pid>.<n>
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        assert len({p.name.split(".")[-2] for p in (run / "tensorboard").glob("events.out.tfevents.*")}) == 1
+        tb = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0}).Reload()
+        assert [e.step for e in tb.Scalars("model/loss")] == [10, 20]
+        assert [e.step for e in tb.Images("samples")] == [10, 20]
 
 
 def _train_cyclegan(world: World) -> dict:
