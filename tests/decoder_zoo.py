@@ -52,7 +52,7 @@ def fake_run(root: Path, name: str, model, shape) -> Path:
     run = root / name
     run.mkdir(parents=True)
     table, _ = ZOO.get(name, ({"name": "vae"}, shape))
-    (run / "config.toml").write_text(f'description = "untrained {name}"\n\n[model]\nname = "{table["name"]}"\n')
+    (run / "config.toml").write_text(f'description = "untrained {name}"\n\n[model]\nname = "{table["name"]}"\n[data]\n[train]\n[eval]\n')
     x, y = random_data(shape)
     write_explorer(model, x, y, run / "explorer.json")
     return run

@@ -129,7 +129,7 @@ def test_the_report_shows_the_explorer_the_reason_or_nothing(tmp_path):
     refused = fake_run(tmp_path, "big", big, (3, 64, 64))
     old = tmp_path / "old"
     old.mkdir()
-    (old / "config.toml").write_text('[model]\nname = "vae"\n')
+    (old / "config.toml").write_text('[model]\nname = "vae"\n[data]\n[train]\n[eval]\n')
 
     html = write_report([old], tmp_path / "old.html").read_text()
     assert "Explore the latent space" not in html and "<script" not in html  # an older run: no explorer, no script
@@ -150,7 +150,7 @@ def test_the_report_shows_the_explorer_the_reason_or_nothing(tmp_path):
 def test_a_damaged_or_foreign_explorer_file_is_a_note_not_a_failure(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.toml").write_text('[model]\nname = "vae"\n')
+    (run / "config.toml").write_text('[model]\nname = "vae"\n[data]\n[train]\n[eval]\n')
     (run / "explorer.json").write_text(json.dumps({"format": 99}))
     assert "explorer.json has format 99, this version reads 1" in write_report([run], tmp_path / "a.html").read_text()
     (run / "explorer.json").write_text(json.dumps({"format": 1, "z_dim": 2}))

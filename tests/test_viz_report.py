@@ -111,7 +111,7 @@ def test_sample_grid_names_the_decoders_distribution(tmp_path, monkeypatch, like
 
 # ----------------------------------------------------------------------------- report
 
-CONFIG = 'description = "a tiny VAE"\n\n[model]\nname = "vae"\nz_dim = 2  # changed; default 10\n'
+CONFIG = 'description = "a tiny VAE"\n\n[model]\nname = "vae"\nz_dim = 2  # changed; default 10\n\n[data]\n\n[train]\n\n[eval]\n'
 RESULTS = {
     "format": 1, "run": "fake", "model": "vae", "step": 300,
     "protocol": {"name": "cs236", "iwae_k": [1, 10]},

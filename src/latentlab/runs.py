@@ -170,10 +170,19 @@ class Run:
         except tomllib.TOMLDecodeError as e:
             raise UserError(f"{self.config_path} is corrupt (not valid TOML: {e}); restore it from a copy, "
                             "or train the run again") from None
+        self.check_complete(raw)
         try:
             return build_config(config_io.apply_overrides(raw, list(overrides)))
         except UserError as e:
             raise UserError(f"{self.config_path}: {e}") from None
+
+    def check_complete(self, raw: dict) -> None:
+        """A UserError unless the parsed config.toml has every table a run's config is written with: a file
+        cut short at a line break still parses, and would silently train or evaluate with defaults."""
+        missing = [t for t in ("model", *config_io.SECTIONS) if not isinstance(raw.get(t), dict)]
+        if missing:
+            raise UserError(f"{self.config_path} has no [{missing[0]}] table: it is cut short or not a run's "
+                            "config; restore it from a copy, or train the run again")
 
     def write_config(self, config: Config) -> None:
         atomic_write(self.config_path, config_io.to_toml(config))

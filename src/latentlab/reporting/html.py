@@ -55,9 +55,7 @@ def _run_view(run_dir: Path, index: int) -> dict:
         config = tomllib.loads(config_text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{config_path} is not valid TOML ({e}); fix or re-create it") from None
-    if not isinstance(config.get("model"), dict):
-        raise UserError(f"{config_path} has no [model] table: it is not a run's config; restore it from a copy, "
-                        "or train the run again")
+    run.check_complete(config)
     results = _read_results(run.results_path)
     records = read_metrics(run.metrics_path) if run.metrics_path.exists() else []
     model = config.get("model")
