@@ -11,7 +11,7 @@ and y -> F(y) -> G(F(y)) and the loss curves of both phases.
 
 Budgets: quick = 2 iterations of a tiny translator at 16 px, scored on 16 test images per domain
 with the quick classifier (the tests); standard = `cyclegan_apple2orange_64` (64 px, ngf 16,
-8,000 iterations of batch 4: about an hour on a 2-core CPU); full = `cyclegan_apple2orange`, the
+8,000 iterations of batch 4: 74 min on a 2-core CPU, measured); full = `cyclegan_apple2orange`, the
 paper's recipe at 256 px (GPU work).
 """
 
