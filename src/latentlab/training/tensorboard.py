@@ -9,7 +9,7 @@ Tags, at the steps of metrics.jsonl:
 Every train.image_every steps and at the last one, from a fixed seed (the same z each time, so
 the grid shows the model change), for image data: `samples`, 64 draws x ~ p(x) (a latent-variable
 model: the decoder's means at z ~ p(z), as the top grid of `latentlab sample`, with a column per
-label y for a conditional one), or `translations` for a translator: rows x, G(x), x_b, F(x_b) of
+label y and a row per shared z for a conditional one), or `translations` for a translator: rows x, G(x), x_b, F(x_b) of
 8 fixed training images per domain. 2-D points and tables get no images; the evaluation draws
 their figures. After an evaluation, `write_hparams` adds the config's scalars as
 hparams with the numbers of the results' first section as `eval/<section>/<metric>`.
@@ -124,9 +124,11 @@ def progress_grid(model: GenerativeModel, examples: Batch, seed: int) -> tuple[s
                 rows = [x, model.translate(x=x), examples["x_b"], model.translate(x_b=examples["x_b"])]
                 return "translations", image_grid(torch.cat(rows), nrow=len(x))
             g = torch.Generator(device=device).manual_seed(seed)
-            if isinstance(model, LatentPrior) and isinstance(model, ConditionalDecoder):  # a column per label y
-                y = torch.arange(model.n_classes, device=device).repeat(max(1, N_SAMPLES // model.n_classes))
-                return "samples", image_grid(model.decode_given_y(model.sample_z(len(y), g), y), nrow=model.n_classes)
+            if isinstance(model, LatentPrior) and isinstance(model, ConditionalDecoder):  # a column per label y,
+                rows, n_y = max(1, N_SAMPLES // model.n_classes), model.n_classes      # a row per shared style z
+                z = model.sample_z(rows, g).repeat_interleave(n_y, 0)  # (rows·Y, Z): z_0 Y times, then z_1, ...
+                y = torch.arange(n_y, device=device).repeat(rows)  # (rows·Y,): 0..Y-1 in every row
+                return "samples", image_grid(model.decode_given_y(z, y), nrow=n_y)
             if isinstance(model, LatentPrior) and isinstance(model, Decoder):
                 return "samples", image_grid(model.decode(model.sample_z(N_SAMPLES, g)), nrow=8)
             return "samples", image_grid(model.sample(N_SAMPLES, generator=g), nrow=8)
