@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.data.load import load
+from latentlab.data.handoff import prepare
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import accuracy
 from latentlab.models.ssvae import SSVAE
@@ -31,7 +31,7 @@ def accuracy_per_checkpoint(run: str) -> dict[int, float]:
     model = run.load_model("cpu")
     if not isinstance(model, SSVAE):
         raise UserError(f"{run.path} holds a {type(model).__name__}, not an SSVAE: give cs236_ssvae runs")
-    data = load(run.config, device="cpu")
+    data = prepare(run.config, device="cpu")
     return {step: accuracy(run.load_model("cpu", checkpoint=path), data.test_x, data.test_y, 2000)
             for step, path in run.checkpoints().items()}
 

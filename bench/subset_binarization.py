@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from latentlab.data.cs236 import cs236_test_pixels, cs236_test_subset
-from latentlab.data.load import load
+from latentlab.data.handoff import prepare
 from latentlab.errors import UserError
 from latentlab.evaluation.likelihood import iwae, mean_loss_terms
 from latentlab.models.base import LikelihoodBound
@@ -41,7 +41,7 @@ def run_sensitivity(run: str, draws: int, repeats: int) -> dict:
     model = Run.open(run).load_model("cpu")
     if not isinstance(model, LikelihoodBound):
         raise UserError(f"{run} holds a {type(model).__name__}, which has no likelihood bound: give VAE or GMVAE runs")
-    data = load(Run.open(run).config, device="cpu")
+    data = prepare(Run.open(run).config, device="cpu")
     grey = cs236_test_pixels(data.test_x, data.test_y)
     torch.manual_seed(0)
     starter = torch.bernoulli(grey)

@@ -80,11 +80,11 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
     from latentlab.evaluation.protocols import accuracy
     from latentlab.training.checkpoint import load_checkpoint
 
-    from latentlab.data.load import load
+    from latentlab.data.handoff import prepare
     from latentlab.runs import Run
 
     model = api.load_model(run, "cpu")  # the newest checkpoint: step 4
-    data = load(Run.open(run).config, data_root, "cpu")
+    data = prepare(Run.open(run).config, data_root, "cpu")
     assert curve["4"] == accuracy(model, data.test_x, data.test_y, 2000)
     model.load_state_dict(load_checkpoint(run / "checkpoints" / "step-00000002.json")[1]["model"])
     assert curve["2"] == accuracy(model, data.test_x, data.test_y, 2000)  # each checkpoint's own weights

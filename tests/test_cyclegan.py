@@ -205,6 +205,10 @@ def test_run_figures_show_translations_through_both_cycles(tmp_path):
 
     model = tiny().eval()
     assert isinstance(model, Translator)
+    from latentlab.data.datasets import ImageData
+    from latentlab.data.handoff import Data
+
     test_x, test_y = torch.rand(8, 3, 32, 32), torch.tensor([0, 1] * 4)
-    paths = draw_all(model, test_x, test_y, tmp_path)
+    config = build({"model": {"name": "cyclegan"}, "data": {"binarize": "none"}, "eval": {"protocol": "none"}})
+    paths = draw_all(model, Data.of(ImageData(test_x, test_y, test_x, test_y, name="t"), config), tmp_path)
     assert [p.name for p in paths] == ["translations.png"] and paths[0].stat().st_size > 0

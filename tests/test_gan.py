@@ -138,5 +138,10 @@ def test_run_figures_include_a_sample_grid_of_an_image_gan(tmp_path):
     from latentlab.evaluation.figures import draw_all
 
     model = tiny("nonsaturating", "conv").eval()
-    paths = draw_all(model, torch.rand(40, *SHAPES["conv"]), torch.arange(40) % 10, tmp_path)
+    from latentlab.data.datasets import ImageData
+    from latentlab.data.handoff import Data
+
+    x, y = torch.rand(40, *SHAPES["conv"]), torch.arange(40) % 10
+    config = build_config({"model": {"name": "gan"}, "data": {"binarize": "none"}, "eval": {"protocol": "none"}})
+    paths = draw_all(model, Data.of(ImageData(x, y, x, y, name="t"), config), tmp_path)
     assert tmp_path / "samples.png" in paths and (tmp_path / "samples.png").stat().st_size > 0

@@ -70,7 +70,7 @@ def test_a_model_loads_with_its_ema_weights_and_no_dataset(tmp_path, monkeypatch
     def no_dataset(*args, **kwargs):
         raise AssertionError("a dataset was read")
 
-    monkeypatch.setattr("latentlab.data.load.load_images", no_dataset)
+    monkeypatch.setattr("latentlab.data.handoff.load_images", no_dataset)
     run = Run.open(run.path)
     assert run.x_shape == (1, 28, 28) and run.step == 7 and not run.finished
     model = run.load_model("cpu")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from latentlab.data.load import resized
+from latentlab.data.handoff import resized
 from latentlab.data.datasets import ImageData
 from latentlab.errors import UserError
 from latentlab.registry import load_config

@@ -5,12 +5,17 @@ import math
 import pytest
 import torch
 
+from latentlab.config import GENERATED
 from latentlab.data import toy2d
 from latentlab.errors import UserError
 from latentlab.registry import build_config
 
 
-@pytest.mark.parametrize("name", toy2d.DISTRIBUTIONS)
+def test_the_generators_are_the_names_data_name_accepts_for_generated_data():
+    assert sorted(toy2d.RAW) == sorted(GENERATED)
+
+
+@pytest.mark.parametrize("name", GENERATED)
 def test_every_distribution_is_seeded_and_standardised(name):
     a = toy2d.sample(name, 200_000, torch.Generator().manual_seed(5))
     b = toy2d.sample(name, 200_000, torch.Generator().manual_seed(5))
@@ -73,13 +78,13 @@ def test_load_toy2d_and_bad_names():
         toy2d.load_toy2d("moons", 0, 5, seed=0)
 
 
-def test_load_gives_toy_data_and_rejects_binarization():
-    from latentlab.data.load import load
+def test_prepare_gives_toy_data_as_points_and_rejects_binarization():
+    from latentlab.data.handoff import prepare
 
     config = build_config({"model": {"name": "ddpm"}, "eval": {"protocol": "samples2d"},
                            "data": {"name": "checkerboard", "binarize": "none", "n_train": 64, "n_test": 16}})
-    data = load(config, None, "cpu")
-    assert data.train_x.shape == (64, 2) and data.name == "checkerboard"
+    data = prepare(config, None, "cpu")
+    assert data.train_x.shape == (64, 2) and data.name == "checkerboard" and data.kind == "points"
     with pytest.raises(UserError, match='data.binarize = "dynamic" is not accepted: "none" for the 2-D'):
         build_config({"model": {"name": "ddpm"}, "eval": {"protocol": "samples2d"},
                       "data": {"name": "checkerboard"}})  # binarize defaults to dynamic

@@ -8,6 +8,7 @@ import torch
 
 from latentlab.registry import build_config as build
 from latentlab.data.datasets import ImageData
+from latentlab.data.handoff import Data
 from latentlab.evaluation.protocols import evaluate
 from latentlab.evaluation.translation_metrics import (Recipe, distances, domain_classifier, domain_of,
                                                       translation_protocol)
@@ -30,7 +31,7 @@ def two_domains(n_train=64, n_test=30, size=16):
     def part(n, seed):
         x = torch.cat([tinted(n, True, seed, size), tinted(n, False, seed + 1, size)])
         return x, torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
-    return ImageData(*part(n_train, 0), *part(n_test, 10), name="tinted")
+    return Data.of(ImageData(*part(n_train, 0), *part(n_test, 10), name="tinted"), CONFIG)
 
 
 class Identity:
@@ -53,13 +54,13 @@ def data():
 
 
 def test_the_classifier_separates_the_domains_and_is_cached(data, tmp_path):
-    net, record = domain_classifier(data, 16, QUICK, tmp_path)
+    net, record = domain_classifier(data, QUICK, tmp_path)
     assert record["test_accuracy"] >= 95.0 and not record["cached"]  # the tint is obvious: chance would be 50
-    again, record2 = domain_classifier(data, 16, QUICK, tmp_path)
+    again, record2 = domain_classifier(data, QUICK, tmp_path)
     assert record2["cached"] and record2["sha256"] == record["sha256"]
     assert torch.equal(domain_of(net, data.test_x), domain_of(again, data.test_x))
     as_bytes = dataclasses.replace(data, train_x=(data.train_x * 255).round().to(torch.uint8))
-    _, record3 = domain_classifier(as_bytes, 16, QUICK, tmp_path / "uint8")  # folders' training images stay uint8
+    _, record3 = domain_classifier(as_bytes, QUICK, tmp_path / "uint8")  # folders' training images stay uint8
     assert record3["test_accuracy"] >= 95.0
 
 
@@ -87,7 +88,7 @@ def test_a_swapping_translator_passes_the_checks(data, tmp_path):
 
 
 def test_fid_and_kid_of_a_set_against_itself_vanish(data, tmp_path):
-    net, _ = domain_classifier(data, 16, QUICK, tmp_path)
+    net, _ = domain_classifier(data, QUICK, tmp_path)
     x = data.test_x[data.test_y == 0]
     d = distances(net, x, x)
     apart = distances(net, x, data.test_x[data.test_y == 1])

@@ -7,7 +7,7 @@ import torch
 
 from latentlab.config import TrainConfig
 from latentlab.data.augment import RandomCropFlip
-from latentlab.data.unpaired import UnpairedBatcher, split_domains
+from latentlab.data.unpaired import UnpairedBatcher
 from latentlab.errors import UserError
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.training.trainer import Trainer
@@ -64,12 +64,17 @@ def test_the_two_streams_are_independent_epochs_of_their_own_domain():
     assert batch["x"].dtype == torch.float32 and batch["x"].shape == (2, 3, 32, 32) and batch["x"].max() <= 1
 
 
-def test_split_domains_needs_two_labelled_domains():
+def test_the_domains_are_the_two_labelled_halves_and_need_both():
+    from latentlab.data.datasets import ImageData
+    from latentlab.data.handoff import Data
+    from latentlab.registry import build_config as build
+
     x = torch.rand(4, 3, 4, 4)
-    a, b = split_domains(x, torch.tensor([0, 1, 1, 0]))
+    config = build({"model": {"name": "cyclegan"}, "data": {"binarize": "none"}, "eval": {"protocol": "none"}})
+    a, b = Data.of(ImageData(x, torch.tensor([0, 1, 1, 0]), x, torch.tensor([1, 0, 0, 1]), name="t"), config).domains("train")
     assert torch.equal(a, x[[0, 3]]) and torch.equal(b, x[[1, 2]])
     with pytest.raises(UserError, match="two domains"):
-        split_domains(x, None)
+        Data.of(ImageData(x, None, x, None, name="t"), config).domains("train")
 
 
 def make_trainer(run_dir, iterations=6):
@@ -123,7 +128,7 @@ def test_train_evaluate_and_resume_a_cyclegan_through_the_api(tmp_path, monkeypa
     g = torch.Generator().manual_seed(0)
     two_domains = ImageData(torch.rand(8, 3, 20, 20, generator=g), torch.tensor([0, 1] * 4),
                             torch.rand(4, 3, 20, 20, generator=g), torch.tensor([0, 1] * 2), name="two_domains")
-    monkeypatch.setattr(api, "load", lambda config, data_dir=None, device=None, run=None: two_domains)
+    monkeypatch.setattr("latentlab.data.handoff._read", lambda config, data_dir=None, run=None: two_domains)
     config = build({"model": {"name": "cyclegan", "ngf": 4, "n_blocks": 1, "ndf": 4, "n_layers": 2},
                     "data": {"crop": 16, "flip": True, "binarize": "none"},
                     "train": {"iterations": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1},

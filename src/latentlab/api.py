@@ -9,7 +9,6 @@ Every operation takes a run as a `Run` or as the path of its directory.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from dataclasses import replace
@@ -20,16 +19,11 @@ import torch
 from latentlab import config as config_io
 from latentlab import lockfile
 from latentlab.config import Config
-from latentlab.data import toy2d
-from latentlab.data.augment import center_crop
-from latentlab.data.datasets import ImageData
-from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
-from latentlab.data.load import load
 from latentlab.data.memory import as_arrays, save_memory
-from latentlab.data.training import data_description, training_batcher
+from latentlab.data.handoff import Data, kind_of, prepare
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit_protocol
-from latentlab.models.base import Translator
+from latentlab.models.base import ConditionalDecoder
 from latentlab.registry import build_model, load_config
 from latentlab.runs import FORMAT, Run
 from latentlab.training import distributed, tensorboard
@@ -50,13 +44,13 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
           device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Path:
     """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns its path.
 
-    `data`: train on arrays instead of the config's dataset: x, (x, y) or a dict with "x" and
-    optionally "y", "x_test", "y_test" (NumPy arrays or tensors; see data/arrays.py). The run
-    keeps a copy (data.safetensors, data.name = "memory"), so evaluate, sample, report and
+    `data`: train on arrays instead of the config's dataset: x, (x, y), a dict with "x" and
+    optionally "y", "x_test", "y_test" (NumPy arrays, tensors, pandas DataFrames; see data/arrays.py).
+    The run keeps a copy (data.safetensors, data.name = "memory"), so evaluate, sample, report and
     --resume work on it later.
     Under torchrun every rank runs this; rank 0 alone writes the run directory.
     """
-    name, changed = "config", {}
+    name, changed, preset_data = "config", {}, None
     if resume is not None:
         if data is not None:
             raise UserError(f"data= starts a new run; --resume {resume} trains on the copy the run keeps")
@@ -64,78 +58,52 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         config = run.read_config(overrides)
         changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
+        preset_data = load_config(config)[0].data  # what the file's own description speaks of
         config, name = load_config(config, overrides)
     else:
         config = config_io.check_config(config)
-    arrays = None
     tensorboard.require(config.train.log)  # before any data is read or file written
-    if data is not None:
-        arrays = as_arrays(data)
+    arrays, columns = (None, ()) if data is None else as_arrays(data)
+    if arrays is not None:
         config = replace(config, data=replace(config.data, name="memory", path=""))
+    retell = resume is None and (arrays is not None or (preset_data is not None and (
+        preset_data.name, preset_data.path) != (config.data.name, config.data.path)))
     world = distributed.init(resolve_device(device or config.train.device))
     try:
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
             if arrays is not None and world.is_main:
-                save_memory(arrays, run.path)
+                save_memory(arrays, run.path, columns)
             distributed.barrier(world)
         with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
-            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed)
+            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed,
+                          f"settings of {name}, written for {preset_data.name if preset_data else 'other data'}"
+                          if retell else "")
     finally:
         distributed.shutdown(world)
 
 
-def _setup(config: Config, data_dir, device_name: str | None, world: distributed.World = distributed.World(),
-           run: Run | None = None):
-    device = distributed.device_for(world, resolve_device(device_name or config.train.device))
+def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
+           evaluate_after, changed: dict, origin: str) -> Path:
+    """`origin`: where the settings of a run on data other than its config file's came from; the run's
+    description then says what it trains on instead of repeating the file's."""
+    device = distributed.device_for(world, resolve_device(device or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
-    data = _load(config, data_dir, device, run)
-    n_classes = getattr(config.model, "n_classes", None)  # conditional and semi-supervised models
-    if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
-        raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
-                        f"classes of \"{data.name}\"")
-    model = build_model(config.model, model_shape(config, data)).to(device)
-    refuse_unfit_protocol(model, config)
+    data = prepare(config, data_dir, device, run=run)
+    if origin:
+        config = replace(config, description=f"{config.model.name} on {data.summary()}; {origin}")
+    model = build_model(config.model, data.x_shape).to(device)
+    _check_fit(model, data, config)
     if world.distributed:
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise
-    return data, model
-
-
-def _load(config: Config, data_dir, device, run: Run | None = None) -> ImageData:
-    """The config's data; under data.crop the model sees crop x crop windows, and the test images are their centres."""
-    data = load(config, data_dir, device, run=run)
-    return replace(data, test_x=center_crop(data.test_x, config.data.crop)) if config.data.crop else data
-
-
-def model_shape(config: Config, data: ImageData) -> tuple[int, ...]:
-    """The shape of one x the model sees: the data's, or (C, crop, crop) under data.crop."""
-    shape = tuple(data.train_x.shape[1:])
-    return (shape[0], config.data.crop, config.data.crop) if config.data.crop else shape
-
-
-def _batcher(config: Config, data: ImageData, model, world: distributed.World):
-    """The batch stream `model` trains on: unpaired domains for a translator, else the data (plus the
-    labelled stream of semi-supervised training)."""
-    batcher = training_batcher(data, config, world.rank, world.size, unpaired=isinstance(model, Translator))
-    if config.data.labelled != "none":  # semi-supervised: the whole labelled set beside each unlabelled batch
-        x_l, y_l = labelled_subset(config.data.labelled, data.train_x, data.train_y,
-                                   per_class=config.data.labels_per_class, seed=config.data.labelled_seed)
-        batcher = SemiSupervisedBatcher(batcher, x_l, y_l, seed=config.train.seed,
-                                        binarization=config.data.binarize, binarize_seed=config.data.binarize_seed)
-    return batcher
-
-
-def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
-           evaluate_after, changed: dict) -> Path:
-    data, model = _setup(config, data_dir, device, world, run=run)
     if world.is_main:
-        run.write_meta(**data_description(data))  # the data's shape (a model loads without its dataset), classes, ...
+        run.write_meta(**data.describe())  # the data's kind and shape (a model loads without its dataset), ...
         if not resume:
             run.write_config(config)
-    batcher = _batcher(config, data, model, world)
-    examples = _image_examples(config, data, model) if "tensorboard" in config.train.log else None
-    trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world, examples=examples)
+    stream = data.batches(config.train, world.rank, world.size, keys=model.batch_keys)
+    examples = data.examples(keys=model.batch_keys) if "tensorboard" in config.train.log else None
+    trainer = Trainer(model, stream, config.train, run.path, quiet=quiet, world=world, examples=examples)
     if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
         trainer.metrics.truncate_after(0)
         if world.is_main:
@@ -154,16 +122,15 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     return run.path
 
 
-def _image_examples(config: Config, data: ImageData, model, n: int = 8) -> dict:
-    """The fixed batch of TensorBoard's grids: the first n training x (a translator: of each domain, as x and
-    x_b; a sampler reads only their shape), float in [0, 1] and centre-cropped to data.crop, as the model sees them."""
-    x = data.train_x
-    if isinstance(model, Translator):
-        batch = {key: x[(data.train_y == label).nonzero()[:n, 0]] for key, label in (("x", 0), ("x_b", 1))}
-    else:
-        batch = {"x": x[:n]}
-    batch = {k: v.float() / 255 if v.dtype == torch.uint8 else v for k, v in batch.items()}
-    return {k: center_crop(v, config.data.crop) if config.data.crop else v for k, v in batch.items()}
+def _check_fit(model, data: Data, config: Config) -> None:
+    """UserError, before any training, where the model cannot learn from these data or be evaluated as asked."""
+    refuse_unfit_protocol(model, config)
+    if "y" in model.batch_keys:
+        data.require_labels(f"model.name = \"{config.model.name}\"")
+    n_classes = model.n_classes if isinstance(model, ConditionalDecoder) else None
+    if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
+        raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
+                        f"classes of \"{data.name}\"")
 
 
 def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False) -> dict:
@@ -173,10 +140,11 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
     run = Run.open(run)
     with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
         model = run.load_model(device, data_dir=data_dir)
-        return _evaluate(run, model, _load(run.config, data_dir, device, run), run.config, out=out, quiet=quiet)
+        data = prepare(run.config, data_dir, device, run=run)
+        return _evaluate(run, model, data, run.config, out=out, quiet=quiet)
 
 
-def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,
+def _evaluate(run: Run, model, data: Data, config: Config, *, out=None, quiet: bool,
               train_s: float | None = None) -> dict:
     """The evaluation protocol of `config` on `model` (seeded by train.seed), then figures and report."""
     from latentlab.evaluation.explorer import write_explorer
@@ -199,54 +167,22 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
         except UserError as e:  # evaluating elsewhere, without the package: the results do not need it
             print(f"latentlab: results.json written; no TensorBoard hparams: {e}", file=sys.stderr)
     if config.eval.figures:
-        draw_all(model, data.test_x, data.test_y, run.figures_dir, run.metrics_path, seed=config.train.seed,
-                 data_name=data.name, feature_mean=data.feature_mean, feature_std=data.feature_std)
+        draw_all(model, data, run.figures_dir, run.metrics_path, seed=config.train.seed)
         write_explorer(model, data.test_x, data.test_y, run.explorer_path, classes=data.classes, seed=config.train.seed)
     write_report([run.path], run.report_path)
     return results
 
 
 def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, device=None, data_dir=None) -> Path:
-    """Draw n samples from a trained run and write them as PNG grids into `out` (default run/samples).
-
-    Reads no dataset (`data_dir` serves only runs from before run.json stored the data's shape)."""
-    from latentlab.models.base import Decoder, LatentPrior
-    from latentlab.evaluation.figures import likelihood_of
-    from latentlab.viz.figures import sample_grid
+    """Draw n samples from a trained run into `out` (default run/samples): a PNG grid for images, a
+    scatter beside real draws for 2-D points, a CSV in the original units for a table. Reads no dataset."""
+    from latentlab.evaluation.sample_files import write_samples
 
     run = Run.open(run)
-    config, model = run.config, run.load_model(device, data_dir=data_dir)
-    out = Path(out) if out else run.samples_dir
-    g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    with torch.no_grad():
-        if isinstance(model, Decoder) and isinstance(model, LatentPrior):
-            z = model.sample_z(n, generator=g)
-            mean, draws = model.decode(z), model.sample_x_given_z(z, generator=g)
-        else:
-            mean, draws = model.sample(n, generator=g), None
-    if config.data.name in toy2d.DISTRIBUTIONS:  # 2-D points: a scatter beside as many real draws
-        from latentlab.viz.fields import samples_vs_data
-
-        real = toy2d.sample(config.data.name, n, torch.Generator().manual_seed(seed))
-        return samples_vs_data(real, {config.model.name: mean.cpu()}, out / f"samples-seed{seed}.png")
-    if mean.dim() == 2:  # a table: the draws x ~ p(x) as CSV, in the original units
-        return write_table_samples(draws if draws is not None else mean, run, out / f"samples-seed{seed}.csv")
-    return sample_grid(mean.clamp(0, 1).cpu(), None if draws is None else draws.clamp(0, 1).cpu(),
-                       out / f"samples-seed{seed}.png", likelihood=likelihood_of(model))
-
-
-def write_table_samples(x: torch.Tensor, run: Run, path: Path) -> Path:
-    """Rows x (N, D) as CSV, un-standardised with the statistics in run.json where the run has them."""
-    import numpy as np
-
-    from latentlab.files import atomic_write
-
-    stats = run.meta.get("standardize")
-    x = x.detach().cpu().double().numpy()
-    if stats:
-        x = x * np.asarray(stats["std"]) + np.asarray(stats["mean"])
-    header = ",".join(f"x{i}" for i in range(x.shape[1]))
-    return atomic_write(path, header + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in x) + "\n")
+    model = run.load_model(device, data_dir=data_dir)
+    data = {"kind": kind_of(run.config.data.name, run.x_shape), **run.meta}
+    return write_samples(model, data, Path(out) if out else run.samples_dir, n=n, seed=seed,
+                         data_name=run.config.data.name, label=run.config.model.name)
 
 
 def report(runs: list[Run | str | Path], out=None) -> Path:

@@ -245,7 +245,7 @@ def machine() -> dict:
 def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None, only: list[str] | None = None,
         compile: bool = True, quiet: bool = False) -> dict:
     """Benchmark every case (or `only` those) and write bench/results/<case>.json."""
-    from latentlab.data.load import load
+    from latentlab.data.handoff import prepare
 
     unknown = [name for name in only or () if name not in {case.name for case in CASES}]
     if unknown:
@@ -262,7 +262,7 @@ def run(out_dir: Path, *, iterations: int = 300, rounds: int = 3, data_dir=None,
             results[case.name] = {"status": "pending", "why": f"model '{case.needs}' does not exist yet"}
         else:
             cfg = case_config(case)
-            x = synthetic_domains() if case.unpaired else load(cfg, data_dir, "cpu").train_x
+            x = synthetic_domains() if case.unpaired else prepare(cfg, data_dir, "cpu").train_x
             results[case.name] = run_case(case, x, cfg, iterations, rounds, peak, compile)
         record = {"benchmark": case.name, "matmul_flops_per_s": peak, "machine": machine(), **results[case.name]}
         atomic_write(out_dir / f"{case.name}.json", json.dumps(record, indent=2) + "\n")

@@ -149,9 +149,9 @@ class Run:
 
     def _x_shape(self, data_dir=None) -> tuple[int, ...]:
         if "x_shape" not in self.meta:
-            from latentlab.data.load import load
+            from latentlab.data.handoff import prepare
 
-            self.meta["x_shape"] = list(load(self.config, data_dir, "cpu", run=self).test_x.shape[1:])
+            self.meta["x_shape"] = list(prepare(self.config, data_dir, "cpu", run=self).x_shape)
         return tuple(self.meta["x_shape"])
 
     # -- config.toml

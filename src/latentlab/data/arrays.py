@@ -11,6 +11,7 @@ file and the array. Files are read with `allow_pickle=False`.
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -47,6 +48,18 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise UserError(f"{path}: holds {', '.join(sorted(arrays)) or 'nothing'}; expected x, and optionally "
                         "y, x_test, y_test")
     return arrays
+
+
+def read_columns(path: str | Path) -> tuple[str, ...]:
+    """A table's column names kept in a .safetensors file's metadata (arrays handed over as a DataFrame); ()."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return ()
+    from safetensors import safe_open
+
+    with safe_open(path, "np") as f:
+        meta = f.metadata() or {}
+    return tuple(json.loads(meta["columns"])) if "columns" in meta else ()
 
 
 def check_arrays(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:

@@ -19,6 +19,12 @@ from latentlab.data.augment import RandomCropFlip
 from latentlab.errors import UserError
 
 
+def as_float(x: Tensor) -> Tensor:
+    """uint8 pixels 0..255 -> float32 pixel / 255; float x as it is. Image folders keep their pixels as uint8
+    in memory (a quarter of float32's size) and every consumer turns them to float with this."""
+    return x.to(torch.float32).div_(255) if x.dtype == torch.uint8 else x
+
+
 def binarize(x: Tensor, generator: torch.Generator) -> Tensor:
     """One Bernoulli draw per pixel, x_bin = 1[u < x] ~ Bern(x) with u ~ U[0, 1), x in [0, 1].
 
@@ -54,7 +60,7 @@ class Batcher:
         self.binarize_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.augment = augment
         if binarization != "none" and tensors["x"].dtype == torch.uint8:
-            tensors = {**tensors, "x": tensors["x"].to(torch.float32).div_(255)}
+            tensors = {**tensors, "x": as_float(tensors["x"])}
         if binarization == "static":
             x = binarize(tensors["x"], torch.Generator(device=device).manual_seed(binarize_seed))
             tensors = {**tensors, "x": x}
@@ -82,7 +88,7 @@ class Batcher:
         batch = {k: v[idx] for k, v in self.tensors.items()}
         if self.augment is not None:  # drawn for the whole global batch, like the binarization below
             batch["x"] = self.augment(batch["x"])
-        batch = {k: v.to(torch.float32).div_(255) if v.dtype == torch.uint8 else v for k, v in batch.items()}
+        batch = {k: as_float(v) for k, v in batch.items()}
         if self.dynamic:  # drawn for the whole global batch, so any world size sees the same pixels
             batch["x"] = binarize(batch["x"], self.binarize_generator)
         if self.world_size > 1:

@@ -32,6 +32,7 @@ class ImageData:
     x is always float32.
     `classes`: the label names, label i = classes[i] (empty: unnamed or no labels).
     `feature_mean`, `feature_std`: a standardised table's statistics, x = (raw - mean) / std.
+    `columns`: a table's column names (empty: unnamed).
     """
 
     train_x: Tensor
@@ -42,6 +43,7 @@ class ImageData:
     classes: tuple[str, ...] = ()
     feature_mean: Tensor | None = None
     feature_std: Tensor | None = None
+    columns: tuple[str, ...] = ()
 
 
 def load_images(name: str, root: Path, download: bool = True) -> ImageData:

@@ -7,6 +7,7 @@ evaluate, sample, report and --resume read this copy, from Python or from the CL
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,9 @@ def memory_path(run: Path | None) -> Path:
     return Path(run) / DATA_FILE
 
 
-def as_arrays(data) -> dict[str, np.ndarray]:
-    """x, (x, y) or {"x", "y", "x_test", "y_test"} of NumPy arrays or tensors -> checked NumPy arrays."""
+def as_arrays(data) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """x, (x, y) or {"x", "y", "x_test", "y_test"} of NumPy arrays, tensors, pandas DataFrames or anything
+    with `__array__` -> checked NumPy arrays, and the column names of a DataFrame x (else ())."""
     if isinstance(data, dict):
         unknown = sorted(set(data) - set(KEYS))
         if unknown or "x" not in data:
@@ -39,22 +41,39 @@ def as_arrays(data) -> dict[str, np.ndarray]:
         named = {"x": data[0], "y": data[1]}
     else:
         named = {"x": data}
-    arrays = {}
+    arrays, columns = {}, {}
     for key, value in named.items():
         if value is None:
             continue
-        if hasattr(value, "detach"):  # a torch tensor
+        if hasattr(value, "columns") and hasattr(value, "select_dtypes"):  # a pandas DataFrame: a table
+            value, columns[key] = _frame_values(value, key)
+        elif hasattr(value, "detach"):  # a torch tensor
             value = value.detach().cpu().numpy()
+        elif hasattr(value, "__array__"):  # a pandas Series, an xarray, ...
+            value = np.asarray(value)
         if not isinstance(value, np.ndarray):
-            raise UserError(f"data=: {key} is a {type(value).__name__}; pass a NumPy array or a tensor")
+            raise UserError(f"data=: {key} is a {type(value).__name__}; pass a NumPy array, a tensor or a DataFrame")
         arrays[key] = value
-    return check_arrays(arrays, "data=")
+    if "x_test" in columns and columns["x_test"] != columns.get("x"):
+        raise UserError("data=: x_test's columns differ from x's; give both frames the same columns in the same order")
+    return check_arrays(arrays, "data="), columns.get("x", ())
 
 
-def save_memory(arrays: dict[str, np.ndarray], run: Path) -> Path:
-    """Write the arrays into the run directory as data.safetensors (atomically)."""
+def _frame_values(frame, key: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A DataFrame's numbers as float64 (N, D) and its column names; non-numeric columns are refused."""
+    text = [str(c) for c in frame.columns if c not in frame.select_dtypes("number").columns]
+    if text:
+        raise UserError(f"data=: {key} has columns that are not numbers ({', '.join(text[:5])}); "
+                        "encode or drop them before training")
+    return frame.to_numpy(dtype=np.float64), tuple(str(c) for c in frame.columns)
+
+
+def save_memory(arrays: dict[str, np.ndarray], run: Path, columns: tuple[str, ...] = ()) -> Path:
+    """Write the arrays into the run directory as data.safetensors (atomically), a table's column
+    names in its metadata."""
     from safetensors.numpy import save
 
     path = memory_path(run)
-    atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+    metadata = {"columns": json.dumps(list(columns))} if columns else None
+    atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata))
     return path

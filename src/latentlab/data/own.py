@@ -28,15 +28,13 @@ from torch import Tensor
 
 from latentlab.data import arrays as arr
 from latentlab.data.archives import locate_archive
+from latentlab.data.batcher import as_float
 from latentlab.data.datasets import ImageData
 from latentlab.data.folder import read_folder
 from latentlab.errors import UserError
 
-OWN_SOURCES = ("folder", "array", "apple2orange", "memory")
-
-
 def load_own(cfg, root: Path, path: Path | None = None, download: bool = True) -> ImageData:
-    """The data of `cfg` (a DataConfig) whose name is one of OWN_SOURCES; `path` overrides data.path."""
+    """The data of `cfg` (a DataConfig) whose name is one of the own sources; `path` overrides data.path."""
     if cfg.name == "apple2orange":
         return _apple2orange(cfg, locate_archive("apple2orange", root, download))
     if path is None:
@@ -46,7 +44,7 @@ def load_own(cfg, root: Path, path: Path | None = None, download: bool = True) -
     if cfg.name == "folder":
         return _folder(cfg, path)
     data = arr.check_arrays(arr.read_arrays(path), str(path))
-    return arrays_data(data, cfg, str(path))
+    return arrays_data(data, cfg, str(path), columns=arr.read_columns(path))
 
 
 def _hw(size: tuple[int, ...]) -> tuple[int, int]:
@@ -63,11 +61,11 @@ def _folder(cfg, path: Path) -> ImageData:
             raise UserError(f"{path / 'test'}: classes {', '.join(sorted(set(test.classes) - set(train.classes)))} "
                             f"are not in {path / 'train'}")
         test_y = None if test.y is None else torch.tensor([train.classes.index(test.classes[i]) for i in test.y])
-        return ImageData(train.x, train.y, _float(test.x), test_y, name="folder", classes=train.classes)
+        return ImageData(train.x, train.y, as_float(test.x), test_y, name="folder", classes=train.classes)
     train_all = test_all = read_folder(path, channels=cfg.channels, size=cfg.image_size)
     train_idx, test_idx = held_out(len(train_all.x), cfg.test_fraction, cfg.seed, str(path))
     y = train_all.y
-    return ImageData(train_all.x[train_idx], None if y is None else y[train_idx], _float(test_all.x[test_idx]),
+    return ImageData(train_all.x[train_idx], None if y is None else y[train_idx], as_float(test_all.x[test_idx]),
                      None if y is None else y[test_idx], name="folder", classes=train_all.classes)
 
 
@@ -78,7 +76,7 @@ def _apple2orange(cfg, folder: Path) -> ImageData:
                                         for sub in ("trainA", "trainB", "testA", "testB"))
     labels = [torch.cat([torch.zeros(len(a), dtype=torch.int64), torch.ones(len(b), dtype=torch.int64)])
               for a, b in ((train_a, train_b), (test_a, test_b))]
-    return ImageData(torch.cat([train_a, train_b]), labels[0], _float(torch.cat([test_a, test_b])), labels[1],
+    return ImageData(torch.cat([train_a, train_b]), labels[0], as_float(torch.cat([test_a, test_b])), labels[1],
                      name="apple2orange", classes=("apple", "orange"))
 
 
@@ -92,8 +90,10 @@ def held_out(n: int, fraction: float, seed: int, where: str) -> tuple[Tensor, Te
     return perm[n_test:].sort().values, perm[:n_test].sort().values
 
 
-def arrays_data(data: dict[str, np.ndarray], cfg, where: str, name: str = "array") -> ImageData:
-    """ImageData from checked arrays (see the module docstring for images and tables)."""
+def arrays_data(data: dict[str, np.ndarray], cfg, where: str, name: str = "array",
+                columns: tuple[str, ...] = ()) -> ImageData:
+    """ImageData from checked arrays (see the module docstring for images and tables); `columns` names a
+    table's features."""
     x, y = data["x"], data.get("y")
     if "x_test" in data:
         x_test, y_test = data["x_test"], data.get("y_test")
@@ -116,7 +116,9 @@ def arrays_data(data: dict[str, np.ndarray], cfg, where: str, name: str = "array
         train_x, test_x = (torch.from_numpy(((v - mean) / std).astype(np.float32)) for v in (x, x_test))
         stats = {"feature_mean": torch.from_numpy(mean.astype(np.float32)),
                  "feature_std": torch.from_numpy(std.astype(np.float32))}
-        return ImageData(train_x, labels[0], test_x, labels[1], name=name, classes=classes, **stats)
+        if columns and len(columns) != x.shape[1]:
+            raise UserError(f"{where}: {len(columns)} column names for a table of {x.shape[1]} columns")
+        return ImageData(train_x, labels[0], test_x, labels[1], name=name, classes=classes, columns=columns, **stats)
     train_x, test_x = (torch.from_numpy(np.ascontiguousarray(arr.image_pixels(arr.image_layout(v, f"{where}: {k}"),
                                                                                  f"{where}: {k}")))
                        for k, v in (("x", x), ("x_test", x_test)))
@@ -124,14 +126,9 @@ def arrays_data(data: dict[str, np.ndarray], cfg, where: str, name: str = "array
         raise UserError(f"{where}: x has {train_x.shape[1]} channels, data.channels = {cfg.channels}")
     if cfg.image_size:
         train_x, test_x = (_area(v, _hw(cfg.image_size)) for v in (train_x, test_x))
-    return ImageData(train_x, labels[0], _float(test_x), labels[1], name=name, classes=classes)
-
-
-def _float(x: Tensor) -> Tensor:
-    """uint8 pixels -> float32 pixel / 255; float32 as it is."""
-    return x.to(torch.float32).div_(255) if x.dtype == torch.uint8 else x
+    return ImageData(train_x, labels[0], as_float(test_x), labels[1], name=name, classes=classes)
 
 
 def _area(x: Tensor, size: tuple[int, int]) -> Tensor:
     """Images resized to `size` by area averaging (F.interpolate mode "area"), float32 in [0, 1]."""
-    return torch.nn.functional.interpolate(_float(x), size=size, mode="area")
+    return torch.nn.functional.interpolate(as_float(x), size=size, mode="area")

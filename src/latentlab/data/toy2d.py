@@ -127,7 +127,6 @@ RAW: dict[str, Callable[[int, G], Tensor]] = {
     "pinwheel": _pinwheel,
     "2spirals": _two_spirals,
 }
-DISTRIBUTIONS = tuple(RAW)
 MIXTURES = ("8gaussians", "25gaussians")
 
 

@@ -14,16 +14,8 @@ from torch import Tensor
 
 from latentlab.batch import Batch
 from latentlab.data.augment import RandomCropFlip
-from latentlab.data.batcher import Batcher
+from latentlab.data.batcher import Batcher, as_float
 from latentlab.errors import UserError
-
-
-def split_domains(x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
-    """The images of domain X (label 0) and of domain Y (label 1) of a two-class dataset."""
-    if y is None or set(torch.unique(y).tolist()) != {0, 1}:
-        raise UserError("unpaired training needs a dataset of two domains, labelled 0 (X) and 1 (Y), "
-                        "like apple2orange's trainA and trainB")
-    return x[y == 0], x[y == 1]
 
 
 class UnpairedBatcher:
@@ -45,7 +37,7 @@ class UnpairedBatcher:
     def next(self) -> Batch:
         x = self.augment_X(self.X.next()["x"], self.rank, self.world_size)
         x_b = self.augment_Y(self.Y.next()["x"], self.rank, self.world_size)
-        return {"x": _as_float(x), "x_b": _as_float(x_b)}
+        return {"x": as_float(x), "x_b": as_float(x_b)}
 
     def state_dict(self) -> dict:
         return {"X": self.X.state_dict(), "Y": self.Y.state_dict(),
@@ -57,7 +49,3 @@ class UnpairedBatcher:
         self.augment_X.load_state_dict(state["augment_X"])
         self.augment_Y.load_state_dict(state["augment_Y"])
 
-
-def _as_float(x: Tensor) -> Tensor:
-    """uint8 pixels 0..255 become float32 in [0, 1]; float images pass unchanged."""
-    return x.to(torch.float32).div_(255) if x.dtype == torch.uint8 else x

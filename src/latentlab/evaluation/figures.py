@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from latentlab.data.handoff import Data
 from latentlab.files import make_dir
 from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
                                    NoiseConditionalScore, Translator)
@@ -30,29 +31,25 @@ def example_indices(n_test: int, y: Tensor | None, n: int) -> Tensor:
 
 
 @torch.no_grad()
-def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out: Path,
-             metrics_path: Path | None = None, seed: int = 0, data_name: str = "",
-             feature_mean: Tensor | None = None, feature_std: Tensor | None = None) -> list[Path]:
-    """Every figure that applies to `model`, written into `out`; returns their paths.
+def draw_all(model: GenerativeModel, data: Data, out: Path, metrics_path: Path | None = None,
+             seed: int = 0) -> list[Path]:
+    """Every figure that applies to `model` on the test set of `data`, written into `out`; returns their paths.
 
-    `data_name`: a 2-D toy distribution gives a score model its sample, field and path figures.
-    A table (N, D) of the user's own gets real-against-generated figures per feature and in
-    pairs, in the original units where `feature_mean`, `feature_std` undo a standardisation.
+    2-D points of a generated distribution give a score model its sample, field and path figures.
+    A table (N, D) gets real-against-generated figures per feature and in pairs, in the original
+    units (undoing a standardisation) and under its column names.
     """
     make_dir(out)
-    from latentlab.data.own import OWN_SOURCES
-
-    if test_x.dim() == 2 and data_name in OWN_SOURCES:
-        paths = table_figures(model, test_x, out, seed, feature_mean, feature_std)
+    test_x, test_y = data.test_x, data.test_y
+    if data.kind == "table":
+        paths = table_figures(model, test_x, out, seed, data.feature_mean, data.feature_std, data.columns)
         if metrics_path is not None and metrics_path.exists() and (records := read_metrics(metrics_path)):
             paths.append(fig.loss_curves(records, out / "loss_curves.png"))
         return paths
-    from latentlab.data.toy2d import DISTRIBUTIONS
-
-    if isinstance(model, NoiseConditionalScore) and data_name in DISTRIBUTIONS:
+    if isinstance(model, NoiseConditionalScore) and data.kind == "points":
         from latentlab.evaluation.score_fields import score_figures
 
-        paths = score_figures(model, data_name, out, seed=seed, label=type(model).__name__)
+        paths = score_figures(model, data.name, out, seed=seed, label=type(model).__name__)
     else:
         paths = []
     g = torch.Generator(device=test_x.device).manual_seed(seed)
@@ -62,9 +59,8 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
         draws = model.sample_x_given_z(z, generator=g).clamp(0, 1)
         paths.append(fig.sample_grid(probs.cpu(), draws.cpu(), out / "samples.png", likelihood=likelihood_of(model)))
     elif isinstance(model, Translator):  # image-to-image: x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y))
-        if test_y is not None:
-            paths.append(translation_rows(model, test_x, test_y, out / "translations.png"))
-    elif test_x.dim() == 4 and not isinstance(model, ConditionalDecoder):  # images without a decoder: a GAN
+        paths.append(translation_rows(model, data.domains("test"), out / "translations.png"))
+    elif data.kind == "images" and not isinstance(model, ConditionalDecoder):  # images without a decoder: a GAN
         paths.append(fig.sample_grid(model.sample(200, generator=g).clamp(0, 1).cpu(), None, out / "samples.png"))
     if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
         paths.append(conditional_grid(model, out / "conditional_samples.png", g))
@@ -95,14 +91,13 @@ def likelihood_of(model) -> str:
     return getattr(observation, "likelihood", "bernoulli")
 
 
-def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Path, n: int = 6) -> Path:
-    """The first n test images of each domain (label 0: X, 1: Y), each row an image through both
-    generators and back: x, G(x), F(G(x)) beside y, F(y), G(F(y)) (Zhu et al. 2017, Fig. 1 and 10)."""
-    x, y = test_x[test_y == 0][:n], test_x[test_y == 1][:n]
-    m = min(len(x), len(y))
+def translation_rows(model: Translator, domains: tuple[Tensor, Tensor], path: Path, n: int = 6) -> Path:
+    """The first n test images of each domain (X, Y), each row an image through both generators and
+    back: x, G(x), F(G(x)) beside y, F(y), G(F(y)) (Zhu et al. 2017, Fig. 1 and 10)."""
+    m = min(n, *(len(d) for d in domains))
     if m == 0:
-        raise ValueError("translation_rows needs test images of both domains (labels 0 and 1)")
-    x, y = x[:m], y[:m]
+        raise ValueError("translation_rows needs test images of both domains")
+    x, y = domains[0][:m], domains[1][:m]
     G_x, F_y = model.translate(x=x), model.translate(x_b=y)
     forward = torch.stack([x, G_x, model.translate(x_b=G_x)], 1)  # (m, 3, C, H, W)
     backward = torch.stack([y, F_y, model.translate(x=F_y)], 1)
@@ -110,10 +105,11 @@ def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Pa
                           [str(i + 1) for i in range(m)], path)
 
 
-def table_figures(model: GenerativeModel, test_x: Tensor, out: Path, seed: int,
-                  mean: Tensor | None, std: Tensor | None) -> list[Path]:
+def table_figures(model: GenerativeModel, test_x: Tensor, out: Path, seed: int, mean: Tensor | None,
+                  std: Tensor | None, columns: tuple[str, ...] = ()) -> list[Path]:
     """features.png (a histogram per feature) and pairs.png (the first four features in pairs): the
-    test rows against samples x ~ p(x) (at least 1,000), un-standardised with `mean`, `std` when given."""
+    test rows against samples x ~ p(x) (at least 1,000), un-standardised with `mean`, `std` when given,
+    each feature titled by its column name where the table has them."""
     from latentlab.viz.tables import feature_histograms, pair_scatter
 
     g = torch.Generator(device=test_x.device).manual_seed(seed)
@@ -122,8 +118,8 @@ def table_figures(model: GenerativeModel, test_x: Tensor, out: Path, seed: int,
     real = test_x
     if mean is not None:
         real, generated = real * std + mean, generated * std + mean
-    return [feature_histograms(real, generated, out / "features.png"),
-            pair_scatter(real, generated, out / "pairs.png")]
+    return [feature_histograms(real, generated, out / "features.png", columns),
+            pair_scatter(real, generated, out / "pairs.png", columns)]
 
 
 def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 20) -> Path:

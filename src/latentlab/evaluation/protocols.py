@@ -28,15 +28,14 @@ from torch import Tensor
 
 from latentlab.config import Config
 from latentlab.data.batcher import binarize
-from latentlab.data.datasets import ImageData
+from latentlab.data.handoff import Data
 from latentlab.errors import UserError
-from latentlab.data.own import OWN_SOURCES
 from latentlab.evaluation.likelihood import bits_per_dim, bounds
 from latentlab.evaluation.references import REFERENCES, evaluate_checks, monotone_iwae_check
 from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel, Translator
 
 
-def test_images(data: ImageData, config: Config) -> Tensor:
+def test_images(data: Data, config: Config) -> Tensor:
     """The test set as the model sees it: binarized once with test_binarize_seed if training binarizes."""
     x = data.test_x
     if config.data.binarize == "none":
@@ -59,7 +58,7 @@ def refuse_unfit_protocol(model: GenerativeModel, config: Config) -> None:
                         "translator between two domains (cyclegan)")
 
 
-def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: bool = True) -> dict:
+def evaluate(model: GenerativeModel, data: Data, config: Config, quiet: bool = True) -> dict:
     """The protocol of config.eval on `model`: {"protocol", "sections", "section_titles", "reference", "checks"}."""
     ev = config.eval
     if ev.protocol == "none":
@@ -110,10 +109,10 @@ def evaluate(model: GenerativeModel, data: ImageData, config: Config, quiet: boo
             "none" if config.data.binarize == "none"
             else f"static: one Bernoulli draw, torch.Generator seeded {ev.test_binarize_seed}"
         )
-    if data.name in OWN_SOURCES and data.test_x.dim() == 4:  # the user's own images: bits per dimension too
+    if data.own and data.kind == "images":  # the user's own images: bits per dimension too
         protocol["bits_per_dim"] = _add_bits_per_dim(sections, data.test_x[0].numel(), config)
     ref = REFERENCES.get(ev.reference)
-    if ref is not None and data.name in OWN_SOURCES:  # a preset's published numbers are for its own dataset
+    if ref is not None and data.own:  # a preset's published numbers are for its own dataset
         protocol["reference"] = f"{ev.reference}: not compared, its published numbers are for another dataset"
         ref = None
     checks = []

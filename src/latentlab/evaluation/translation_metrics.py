@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from latentlab.data.augment import center_crop
-from latentlab.data.unpaired import split_domains
+from latentlab.data.batcher import as_float
+from latentlab.data.handoff import Data
 from latentlab.errors import UserError
 from latentlab.evaluation.classifier_metrics import PenultimateFeatures, default_cache_dir, sha256
 from latentlab.files import atomic_path, atomic_write, read_json
@@ -80,11 +80,6 @@ STANDARD = Recipe()  # the one every result should use
 QUICK = Recipe(epochs=2)  # seconds; for tests and the quick budget only, not for comparing models
 
 
-def unit_pixels(x: Tensor) -> Tensor:
-    """uint8 pixels 0..255 (training images from folders stay uint8) become float32 in [0, 1]; floats pass."""
-    return x.to(torch.float32).div_(255) if x.dtype == torch.uint8 else x.float()
-
-
 def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> DomainClassifier:
     """The classifier trained by `recipe` on images x (N, C, H, W) in [0, 1] (or uint8) and domain labels y (N,) in {0, 1}."""
     with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
@@ -99,7 +94,7 @@ def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> 
         for _ in range(recipe.epochs):
             order = torch.randperm(len(x), generator=g).to(x.device)
             for idx in order[: steps_per_epoch * batch].view(steps_per_epoch, -1):
-                xb = unit_pixels(x[idx])
+                xb = as_float(x[idx])
                 flip = (torch.rand(len(idx), generator=g) < 0.5).to(x.device)  # mirror half the batch
                 xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
                 loss = F.cross_entropy(net(xb), y[idx])
@@ -113,18 +108,19 @@ def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> 
 @torch.no_grad()
 def domain_of(classifier: DomainClassifier, x: Tensor, chunk: int = 64) -> Tensor:
     """The most probable domain (0: X, 1: Y) of each image, (N,)."""
-    return torch.cat([classifier(unit_pixels(xb)).argmax(-1) for xb in x.split(chunk)])
+    return torch.cat([classifier(as_float(xb)).argmax(-1) for xb in x.split(chunk)])
 
 
-def domain_classifier(data, size: int, recipe: Recipe = STANDARD,
+def domain_classifier(data: Data, recipe: Recipe = STANDARD,
                       cache_dir: Path | None = None) -> tuple[DomainClassifier, dict]:
-    """The classifier of `recipe` for two-domain `data` (ImageData) at size × size, trained once, then cached.
+    """The classifier of `recipe` for two-domain `data`, on its images as the model sees them (centre-cropped
+    to data.crop), trained once, then cached.
 
-    The record: name, recipe, test accuracy (test images centre-cropped to `size`), sha256 of the
-    weights file, its path, training seconds, and whether this call found it in the cache.
+    The record: name, recipe, test accuracy, sha256 of the weights file, its path, training seconds,
+    and whether this call found it in the cache.
     """
-    train_x = center_crop(data.train_x, size)
-    split_domains(train_x, data.train_y)  # a one-line error unless the labels are 0 (X) and 1 (Y)
+    data.domains("train")  # a one-line error unless the labels are 0 (X) and 1 (Y)
+    train_x, size = data.centred(data.train_x), data.x_shape[-1]
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     name = recipe.name(data.name, size) + f"-n{len(train_x)}"
     weights, record_path = folder / f"{name}.safetensors", folder / f"{name}.json"
@@ -142,8 +138,7 @@ def domain_classifier(data, size: int, recipe: Recipe = STANDARD,
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    test_x = center_crop(data.test_x, size)
-    accuracy = 100.0 * float((domain_of(net, test_x) == data.test_y.to(device)).double().mean())
+    accuracy = 100.0 * float((domain_of(net, data.test_x) == data.test_y.to(device)).double().mean())
     record = {"name": name, "recipe": asdict(recipe), "sha256": sha256(weights), "test_accuracy": accuracy,
               "train_s": round(train_s, 1), "torch": torch.__version__, "threads": torch.get_num_threads()}
     atomic_write(record_path, json.dumps(record, indent=2))
@@ -165,8 +160,8 @@ def distances(classifier: DomainClassifier, x: Tensor, reference: Tensor, *, see
         kid = KernelInceptionDistance(feature=features, subset_size=subset).to(x.device)
     for images, real in ((x, False), (reference, True)):
         for xb in images.split(chunk):
-            fid.update(unit_pixels(xb), real=real)
-            kid.update(unit_pixels(xb), real=real)
+            fid.update(as_float(xb), real=real)
+            kid.update(as_float(xb), real=real)
     with torch.random.fork_rng(devices=[]):  # KID draws its subsets from the global stream
         torch.manual_seed(seed)
         kid_mean, kid_sd = kid.compute()
@@ -212,9 +207,9 @@ def translation_quality(model, classifier: DomainClassifier, x: Tensor, y: Tenso
 
 def translation_protocol(model, data, config, recipe: Recipe = STANDARD, cache_dir: Path | None = None) -> dict:
     """eval.protocol = "translation": translation_quality on the test domains, beside its references."""
-    x, y = split_domains(data.test_x, data.test_y)
+    x, y = data.domains("test")
     size = x.shape[-1]
-    classifier, record = domain_classifier(data, size, recipe, cache_dir)
+    classifier, record = domain_classifier(data, recipe, cache_dir)
     seed = config.train.seed
     sections = translation_quality(model, classifier, x, y, seed)
     titles = {"X_to_Y": f"G: X -> Y, {len(x)} test images of X (FID, KID against test Y)",

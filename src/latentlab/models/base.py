@@ -34,6 +34,7 @@ class GenerativeModel(nn.Module):
     """Base class of every latentlab model (see the module docstring for the contract)."""
 
     phases: tuple[str, ...] = ("model",)
+    batch_keys: tuple[str, ...] = ("x",)  # what `loss` reads of a batch: ("x", "y") labels, ("x", "x_b") two domains
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"model": list(self.parameters())}

@@ -40,6 +40,8 @@ class CVAE(GenerativeModel):
     The protocol (SVHN) uses the Gaussian decoder with fixed variance 0.1 on grey/colour values in [0, 1].
     """
 
+    batch_keys = ("x", "y")
+
     def __init__(self, config: CVAEConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)

@@ -71,6 +71,7 @@ class CycleGAN(GenerativeModel):
     """
 
     phases = ("generator", "discriminator")
+    batch_keys = ("x", "x_b")
 
     def __init__(self, config: CycleGANConfig, x_shape: tuple[int, ...]):
         super().__init__()

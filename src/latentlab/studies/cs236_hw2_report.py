@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.data.load import load
+from latentlab.data.handoff import prepare
 from latentlab.reporting.study import Section, Table
 from latentlab.runs import Run
 from latentlab.studies.base import Check
@@ -146,7 +146,7 @@ def _beta(runs, results, betas, figures: Path, data_dir, device) -> Section:
 
 @torch.no_grad()
 def _gallery(run_dirs: list[Path], betas, path: Path, data_dir, device) -> Path:
-    data = load(Run.open(run_dirs[0]).config, data_dir, device)
+    data = prepare(Run.open(run_dirs[0]).config, data_dir, device)
     first = [int(torch.nonzero(data.test_y == c)[0]) for c in range(10)]
     originals = data.test_x[first]  # the first test image of each digit
     samples, recons = [], []

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from latentlab.data.augment import center_crop
-from latentlab.data.load import load
-from latentlab.data.unpaired import split_domains
+from latentlab.data.handoff import prepare
 from latentlab.evaluation import translation_metrics as tm
 from latentlab.evaluation.figures import translation_rows
 from latentlab.reporting.study import Section, Table
@@ -43,13 +41,11 @@ def run(s: Study, b: dict) -> Path:
     trained = s.run("cyclegan", b["preset"], ['eval.protocol="none"', *b["overrides"]])
     config = trained.config
     model = s.model(trained)
-    data = load(config, s.data_dir, next(model.parameters()).device)
-    size = config.data.crop or data.test_x.shape[-1]
-    test_x = center_crop(data.test_x, size)
-    x, y = split_domains(test_x, data.test_y)
+    data = prepare(config, s.data_dir, next(model.parameters()).device)
+    x, y = data.domains("test")
     if b["n_test"]:
         x, y = x[: b["n_test"]], y[: b["n_test"]]
-    classifier, record = tm.domain_classifier(data, size, b["recipe"])
+    classifier, record = tm.domain_classifier(data, b["recipe"])
     sections = tm.translation_quality(model, classifier, x, y, seed=config.train.seed)
     fwd, bwd, raw = sections["X_to_Y"], sections["Y_to_X"], sections["untranslated"]
     checks = [Check("translation success ≥ 80 %: G(x) classified as oranges", fwd["success"] >= 80.0, fwd["success"]),
@@ -57,17 +53,17 @@ def run(s: Study, b: dict) -> Path:
               Check("FID(G(x), oranges) ≤ ½ FID(apples, oranges)", fwd["fid"] <= 0.5 * raw["fid"], fwd["fid"]),
               Check("FID(F(y), apples) ≤ ½ FID(oranges, apples)", bwd["fid"] <= 0.5 * raw["fid"], bwd["fid"])]
     figures = trained.path / "figures"
-    rows = translation_rows(model, test_x, data.test_y, figures / "translations.png")
+    rows = translation_rows(model, data.domains("test"), figures / "translations.png")
     s.log(f"success G {fwd['success']:.1f} %, F {bwd['success']:.1f} %; FID G {fwd['fid']:.2f}, F {bwd['fid']:.2f}, "
           f"untranslated {raw['fid']:.2f}; classifier {record['test_accuracy']:.1f} %")
-    summary = {"run": str(trained.path), "step": config.train.iterations, "resolution": size,
+    summary = {"run": str(trained.path), "step": config.train.iterations, "resolution": data.x_shape[-1],
                "n_test": [len(x), len(y)], "sections": sections, "checks": checks,
                "features": "a domain classifier trained here, not Inception: no pretrained weights can be "
                            "downloaded, and these scores compare only runs sharing this classifier",
                "classifier": {k: record[k] for k in ("name", "sha256", "test_accuracy", "recipe")}}
     return s.finish(summary, title="CycleGAN: apples to oranges and back",
                     sections=_sections(sections, checks, record, rows, figures, len(x), len(y)),
-                    intro=_intro(config, size))
+                    intro=_intro(config, data.x_shape[-1]))
 
 
 def _intro(config, size: int) -> str:

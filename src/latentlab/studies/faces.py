@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.data.load import load
+from latentlab.data.handoff import prepare
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.studies import faces_report as report
 from latentlab.studies.base import Study, study
@@ -62,7 +62,7 @@ def body(s: Study, b: Budget, dataset: str) -> Path:
               f"eval.figures={'true' if b.figures else 'false'}"]
 
     sweep = {beta: s.run(f"vae_beta{beta:g}", "faces_vae", [*common, f"model.beta={beta}"]) for beta in b.betas}
-    data = load(sweep[b.betas[0]].config, s.data_dir, s.device)
+    data = prepare(sweep[b.betas[0]].config, s.data_dir, s.device)
     x_train, x_test = data.train_x, data.test_x
     pca = principal_axes(x_train, PCA_K)
     g = torch.Generator(device=x_train.device)

@@ -33,6 +33,7 @@ from latentlab.studies.base import Check, Study, study
 from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 
+MIXTURES = ("8gaussians", "25gaussians")  # the datasets of (d): the two 2-D mixtures whose modes are known exactly
 BUDGETS = {
     "quick": dict(d_steps=30, v_steps=30, batch=256, shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0), seg_steps=40,
                   toy_iterations=20, toy_every=10, n_eval=500, toy_data=["data.n_train=2000", "data.n_test=500"]),
@@ -239,7 +240,7 @@ def parallel_segments(s: Study, b: dict) -> tuple[Section, dict]:
 def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
     """(d): three objectives on 8 and 25 Gaussians through `latentlab train`, modes covered over training."""
     curves, finals, panels, rows, times = {}, {}, {}, [], {}
-    for dataset in toy2d.MIXTURES:
+    for dataset in MIXTURES:
         mixture = toy2d.mixture(dataset)
         curves[dataset] = {}
         for loss, (preset, extra) in TOY_OBJECTIVES.items():
@@ -262,10 +263,10 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
                                                    f"{100 * stats['within_3sigma']:.0f} % within 3σ", x))
             rows.append([dataset, loss, f"{stats['modes_covered']}/{len(mixture.means)}", stats["within_3sigma"],
                          f"{min(modes)}-{max(modes)}", times[f"{loss}-{dataset}"]])
-    n_modes = {d: len(toy2d.mixture(d).means) for d in toy2d.MIXTURES}
+    n_modes = {d: len(toy2d.mixture(d).means) for d in MIXTURES}
     figures = [("modes covered over training (from the checkpoints)",
                 fig.modes_over_training(curves, n_modes, s.out / "modes_over_training.png"))]
-    for dataset in toy2d.MIXTURES:
+    for dataset in MIXTURES:
         figures.append((f"{dataset}: {b['n_eval']} samples at the end of training (+: the modes)",
                         fig.scatter_panels(panels[dataset], toy2d.mixture(dataset).means, 3,
                                            s.out / f"samples_{dataset}.png")))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from latentlab.config import GENERATED
 from latentlab.data import toy2d
 from latentlab.evaluation.score_fields import GRID_ARROWS, field_levels, modes_of
 from latentlab.reporting.study import Section
@@ -39,9 +40,9 @@ BUDGETS = {
     "quick": {"distributions": ("8gaussians", "moons"), "figure_n": 300, "paths": 100,
               "common": ["train.iterations=200", "train.batch_size=128", "eval.n_samples=200"],
               "ncsn": ["model.steps_each=3"], "ddpm": ["model.timesteps=50", "model.schedule=\"linear\""]},
-    "standard": {"distributions": tuple(d for d in toy2d.DISTRIBUTIONS if d != "2spirals"), "figure_n": 2000,
+    "standard": {"distributions": tuple(d for d in GENERATED if d != "2spirals"), "figure_n": 2000,
                  "paths": 300, "common": [], "ncsn": [], "ddpm": []},  # the presets as they are
-    "full": {"distributions": toy2d.DISTRIBUTIONS, "figure_n": 5000, "paths": 500,
+    "full": {"distributions": GENERATED, "figure_n": 5000, "paths": 500,
              "common": ["train.iterations=30000", "train.batch_size=512", "eval.n_samples=5000"],
              "ncsn": ["model.num_sigmas=16", "model.steps_each=50", "model.step_lr=5e-5"],
              "ddpm": ["model.timesteps=1000"]},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from latentlab.data.load import load
+from latentlab.data.handoff import prepare
 from latentlab.reporting.study import Section, Table
 from latentlab.runs import Run
 from latentlab.studies.base import Study, study
@@ -50,7 +50,7 @@ def latent_knn_accuracy(run_dir: Run | Path, device, data_dir) -> float:
     """Test accuracy of a k-nearest-neighbour vote over the q(z|x) means of KNN_TRAIN training images
     (grey values, not binarized): how much of the label the 2-D code keeps."""
     run = Run.open(run_dir)
-    model, data = run.load_model(device), load(run.config, data_dir, device)
+    model, data = run.load_model(device), prepare(run.config, data_dir, device)
     z_train = model.encode(data.train_x[:KNN_TRAIN])[0]
     y_train = data.train_y[:KNN_TRAIN]
     correct = 0
