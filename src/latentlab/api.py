@@ -1,4 +1,4 @@
-"""The Python API: the operations of the CLI, as thin functions over run directories (runs.py).
+"""The Python API: the operations of the CLI, as thin functions over run directories (run/).
 
     run = latentlab.train("cs236_vae", overrides=["train.iterations=2000"])
     latentlab.evaluate(run); latentlab.sample(run, n=100); latentlab.report([run])
@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from latentlab import config as config_io
-from latentlab import lockfile
 from latentlab.config import Config
 from latentlab.data import toy2d
 from latentlab.data.augment import center_crop
@@ -27,28 +26,29 @@ from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.load import load
 from latentlab.data.memory import as_arrays, save_memory
 from latentlab.data.training import data_description, training_batcher
+from latentlab.device import resolve_device
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit_protocol
 from latentlab.models.base import Translator
 from latentlab.registry import build_model, load_config
-from latentlab.runs import FORMAT, Run
+from latentlab.run import FORMAT, Run
+from latentlab.run.resume import check_resume
 from latentlab.training import distributed, tensorboard
-from latentlab.training.device import resolve_device
-from latentlab.training.resume import check_resume
 from latentlab.training.trainer import Trainer
 
 
-def load_model(run: Run | str | Path, device: str | None = None, *, data_dir=None):
+def load_model(run: Run | str | Path, device: str | None = None):
     """The model of a run directory: newest checkpoint, EMA weights if kept, eval mode. Reads no dataset."""
-    return Run.open(run).load_model(device, data_dir=data_dir)
+    return Run.open(run).load_model(device)
 
 
 # ----------------------------------------------------------------------------- operations
 
 
 def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, resume=None, data_dir=None,
-          device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Path:
-    """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns its path.
+          device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Run:
+    """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns the `Run`
+    (which stands wherever its directory's path did).
 
     `data`: train on arrays instead of the config's dataset: x, (x, y) or a dict with "x" and
     optionally "y", "x_test", "y_test" (NumPy arrays or tensors; see data/arrays.py). The run
@@ -77,9 +77,9 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
             if arrays is not None and world.is_main:
-                save_memory(arrays, run.path)
+                save_memory(arrays, run.arrays_path)
             distributed.barrier(world)
-        with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
+        with run.lock("train") if world.is_main else contextlib.nullcontext():  # one writer per run
             return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed)
     finally:
         distributed.shutdown(world)
@@ -127,7 +127,7 @@ def _batcher(config: Config, data: ImageData, model, world: distributed.World):
 
 
 def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
-           evaluate_after, changed: dict) -> Path:
+           evaluate_after, changed: dict) -> Run:
     data, model = _setup(config, data_dir, device, world, run=run)
     if world.is_main:
         run.write_meta(**data_description(data))  # the data's shape (a model loads without its dataset), classes, ...
@@ -135,7 +135,7 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
             run.write_config(config)
     batcher = _batcher(config, data, model, world)
     examples = _image_examples(config, data, model) if "tensorboard" in config.train.log else None
-    trainer = Trainer(model, batcher, config.train, run.path, quiet=quiet, world=world, examples=examples)
+    trainer = Trainer(model, batcher, config.train, run, quiet=quiet, world=world, examples=examples)
     if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
         trainer.metrics.truncate_after(0)
         if world.is_main:
@@ -151,7 +151,7 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     if evaluate_after and world.is_main:
         _evaluate(run, model, data, config, quiet=quiet, train_s=trainer.elapsed)
     distributed.barrier(world)
-    return run.path
+    return run
 
 
 def _image_examples(config: Config, data: ImageData, model, n: int = 8) -> dict:
@@ -171,8 +171,8 @@ def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, qui
 
     Returns the results: {"sections": {name: {metric: value}}, "checks": [...], "step", "model", ...}."""
     run = Run.open(run)
-    with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
-        model = run.load_model(device, data_dir=data_dir)
+    with run.lock("eval"):  # not while another process trains or evaluates it
+        model = run.load_model(device)
         return _evaluate(run, model, _load(run.config, data_dir, device, run), run.config, out=out, quiet=quiet)
 
 
@@ -206,16 +206,16 @@ def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, qui
     return results
 
 
-def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, device=None, data_dir=None) -> Path:
+def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, device=None) -> Path:
     """Draw n samples from a trained run and write them as PNG grids into `out` (default run/samples).
 
-    Reads no dataset (`data_dir` serves only runs from before run.json stored the data's shape)."""
+    Reads no dataset."""
     from latentlab.models.base import Decoder, LatentPrior
     from latentlab.evaluation.figures import likelihood_of
     from latentlab.viz.figures import sample_grid
 
     run = Run.open(run)
-    config, model = run.config, run.load_model(device, data_dir=data_dir)
+    config, model = run.config, run.load_model(device)
     out = Path(out) if out else run.samples_dir
     g = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     with torch.no_grad():

@@ -6,7 +6,6 @@ arrays, apple2orange, arrays a run keeps) are read by data/own.py."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -18,16 +17,16 @@ from latentlab.data.own import OWN_SOURCES, load_own
 from latentlab.data.training import check_fit
 from latentlab.data.root import data_root
 from latentlab.errors import UserError
-from latentlab.training.device import resolve_device
+from latentlab.device import resolve_device
 
 
 def load(config: Config, data_dir=None, device: str | torch.device | None = None, *, run=None) -> ImageData:
     """The train and test data of `config.data`: a generated 2-D distribution (seeded by data.seed),
     an image dataset from the data root (`data_dir`, else $LATENTLAB_DATA, else ./data) resized to
     data.image_size, or the user's own (data/own.py; data.name = "memory" reads the copy kept by
-    the run directory `run`), on `device` (default: the config's train.device)."""
+    the run directory `run`, a `Run`), on `device` (default: the config's train.device)."""
     if config.data.name in OWN_SOURCES:
-        path = memory_path(None if run is None else Path(run)) if config.data.name == "memory" else None
+        path = memory_path(run) if config.data.name == "memory" else None
         data = load_own(config.data, data_root(data_dir), path)
         check_fit(data, config)
     elif config.data.name in toy2d.DISTRIBUTIONS:  # generated: x is (N, 2)

@@ -29,8 +29,8 @@ from latentlab.evaluation.sample_metrics import mode_stats
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
 from latentlab.reporting.study import Section, Table
+from latentlab.run.metrics import read_metrics
 from latentlab.studies.base import Check, Study, study
-from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 
 BUDGETS = {
