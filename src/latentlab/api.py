@@ -22,9 +22,11 @@ from latentlab.config import Config
 from latentlab.data import toy2d
 from latentlab.data.augment import center_crop
 from latentlab.data.datasets import ImageData
+from latentlab.data.fingerprint import check_unchanged
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.load import load
 from latentlab.data.memory import as_arrays, save_memory
+from latentlab.data.root import data_root
 from latentlab.data.training import data_description, training_batcher
 from latentlab.device import resolve_device
 from latentlab.errors import UserError
@@ -129,8 +131,10 @@ def _batcher(config: Config, data: ImageData, model, world: distributed.World):
 def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
            evaluate_after, changed: dict) -> Run:
     data, model = _setup(config, data_dir, device, world, run=run)
-    if world.is_main:
-        run.write_meta(**data_description(data))  # the data's shape (a model loads without its dataset), classes, ...
+    fingerprint = check_unchanged(config, data_root(data_dir), run, accept=config.data.accept_changed, doing="training",
+                                  override="resume on them with --set data.accept_changed=true")
+    if world.is_main:  # the data's shape (a model loads without its dataset), classes, fingerprint, ...
+        run.write_meta(**data_description(data), data_fingerprint=fingerprint)
         if not resume:
             run.write_config(config)
     batcher = _batcher(config, data, model, world)
@@ -166,14 +170,20 @@ def _image_examples(config: Config, data: ImageData, model, n: int = 8) -> dict:
     return {k: center_crop(v, config.data.crop) if config.data.crop else v for k, v in batch.items()}
 
 
-def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False) -> dict:
+def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False,
+             accept_changed_data: bool = False) -> dict:
     """Recompute results.json (into `out`, default the run directory), the figures and the report of a run.
+    Data that changed since the run trained are refused unless `accept_changed_data` (or the run's
+    data.accept_changed) says to evaluate on them anyway.
 
     Returns the results: {"sections": {name: {metric: value}}, "checks": [...], "step", "model", ...}."""
     run = Run.open(run)
     with run.lock("eval"):  # not while another process trains or evaluates it
-        model = run.load_model(device)
-        return _evaluate(run, model, _load(run.config, data_dir, device, run), run.config, out=out, quiet=quiet)
+        model, data = run.load_model(device), _load(run.config, data_dir, device, run)
+        accept = accept_changed_data or run.config.data.accept_changed
+        check_unchanged(run.config, data_root(data_dir), run, accept=accept, doing="evaluating",
+                        override="evaluate on them anyway with --accept-changed-data")
+        return _evaluate(run, model, data, run.config, out=out, quiet=quiet)
 
 
 def _evaluate(run: Run, model, data: ImageData, config: Config, *, out=None, quiet: bool,

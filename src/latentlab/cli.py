@@ -66,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="recompute results.json, figures and report.html of a run")
     p.add_argument("run")
     p.add_argument("--out", metavar="DIR", help="where results.json goes (default: the run directory)")
+    p.add_argument("--accept-changed-data", action="store_true",
+                   help="evaluate even though the run's data changed since it trained (saying so on stderr)")
     _common(p)
 
     p = sub.add_parser("sample", help="write sample grids of a trained run as PNG")
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> None:
                             evaluate_after=not args.no_eval)
         print(f"run: {trained}" + ("" if args.no_eval else f"\nreport: {trained.report_path}"))
     elif args.command == "eval":
-        results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
+        results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet,
+                               accept_changed_data=args.accept_changed_data)
         for name, values in results["sections"].items():
             print(name + ": " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
         for check in results["checks"]:

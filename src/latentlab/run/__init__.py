@@ -1,7 +1,7 @@
 """The run directory's format, in one package: every file a run holds is named and read here.
 
     runs/<name>/
-      run.json          {"format", "latentlab": version, "x_shape", ...}  (directory.py)
+      run.json          {"format", "latentlab": version, "x_shape", "data_fingerprint", ...}  (directory.py)
       config.toml       the fully resolved config, headed by one line per resume   (directory.py, resume.py)
       metrics.jsonl     one JSON object per logged step                            (metrics.py)
       tensorboard/      TensorBoard event files (train.log has "tensorboard")

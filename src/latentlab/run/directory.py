@@ -171,6 +171,12 @@ class Run:
                             f"{self.path}` once to store it (and evaluate the run again), or train the run again")
         return tuple(self.meta["x_shape"])
 
+    @property
+    def data_fingerprint(self) -> dict | None:
+        """What the data the run last trained on were (data/fingerprint.py), from run.json; None for a new run
+        and for one made before the fingerprint was kept."""
+        return self.meta.get("data_fingerprint") if self.meta_path.exists() else None
+
     # -- config.toml
     @cached_property
     def config(self) -> Config:
