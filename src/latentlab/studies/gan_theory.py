@@ -249,7 +249,7 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
             times[f"{loss}-{dataset}"] = read_metrics(run.metrics_path)[-1]["time"]  # its training seconds
             steps, modes = [], []
             for step, checkpoint in run.checkpoints().items():
-                model = run.load_model(s.device, checkpoint=checkpoint, data_dir=s.data_dir)
+                model = run.load_model(s.device, checkpoint=checkpoint)
                 with torch.no_grad():
                     x = model.sample(b["n_eval"], generator=torch.Generator(device=next(model.parameters()).device)
                                      .manual_seed(0)).cpu()
