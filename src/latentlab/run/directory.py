@@ -1,12 +1,11 @@
-"""`Run`: one training run's directory (the layout is in run/__init__.py), read and written through
-its properties and methods; what the files hold is in this package's other modules.
+"""`Run`: one training run's directory (its layout: run/__init__.py), read and written through its
+properties and methods; what the files hold is in this package's other modules.
 
     run = Run.open("runs/cs236_vae-20261129-101500")
     run.step, run.finished, run.results        # read from files, no tensor loaded
     model = run.model                          # newest checkpoint, EMA weights if any, eval mode; no dataset read
 
-A `Run` stands wherever the path of its directory did: `run / "x"`, `str(run)`, `open(run / ...)`,
-`Path(run)` and `run == path` work as with the `Path`.
+A `Run` stands wherever its directory's path did: `run / "x"`, `str(run)`, `Path(run)`, `run == path`.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from pathlib import Path
 import torch
 
 from latentlab import config as config_io
-from latentlab.config import Config
 from latentlab._version import __version__
+from latentlab.config import Config
 from latentlab.device import resolve_device
 from latentlab.errors import UserError
 from latentlab.files import atomic_write, make_dir, read_json, read_text
@@ -53,8 +52,7 @@ class Run:
     def __fspath__(self) -> str:
         return str(self.path)
 
-    def __str__(self) -> str:
-        return str(self.path)
+    __str__ = __fspath__
 
     def __truediv__(self, name: str | Path) -> Path:
         return self.path / name
