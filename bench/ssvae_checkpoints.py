@@ -22,7 +22,7 @@ from latentlab.data.handoff import prepare
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import accuracy
 from latentlab.models.ssvae import SSVAE
-from latentlab.runs import Run
+from latentlab.run import Run
 
 
 def accuracy_per_checkpoint(run: str) -> dict[int, float]:

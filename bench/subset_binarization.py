@@ -28,7 +28,7 @@ from latentlab.data.handoff import prepare
 from latentlab.errors import UserError
 from latentlab.evaluation.likelihood import iwae, mean_loss_terms
 from latentlab.models.base import LikelihoodBound
-from latentlab.runs import Run
+from latentlab.run import Run
 
 
 def bounds_on(model, x: torch.Tensor, repeats: int, k: int = 1000) -> dict[str, float]:

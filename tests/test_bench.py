@@ -78,10 +78,10 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
     curve = json.loads(out.read_text())["runs"][str(run)]
     assert list(curve) == ["2", "4"]
     from latentlab.evaluation.protocols import accuracy
-    from latentlab.training.checkpoint import load_checkpoint
+    from latentlab.run.checkpoint import load_checkpoint
 
     from latentlab.data.handoff import prepare
-    from latentlab.runs import Run
+    from latentlab.run import Run
 
     model = api.load_model(run, "cpu")  # the newest checkpoint: step 4
     data = prepare(Run.open(run).config, data_root, "cpu")

@@ -60,7 +60,7 @@ def test_eval_recomputes_the_same_results(trained, capsys):
 
 def test_sample_and_report(trained, capsys, tmp_path):
     run, root = trained
-    code, out, _ = cli(capsys, "sample", run, "-n", 30, "--out", tmp_path / "s", "--data-dir", root)
+    code, out, _ = cli(capsys, "sample", run, "-n", 30, "--out", tmp_path / "s")  # sampling reads no dataset
     assert code == 0 and (tmp_path / "s" / "samples-seed0.png").exists()
     code, out, _ = cli(capsys, "report", run, run, "--out", tmp_path / "both.html")
     assert code == 0 and (tmp_path / "both.html").exists()

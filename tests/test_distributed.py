@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.registry import build_config, build_model
+from latentlab.run import Run
 from latentlab.training.distributed import World
 from latentlab.training.trainer import Trainer
 
@@ -34,7 +35,7 @@ def _train(world: World, out: Path | None) -> dict:
     data = {"x": torch.rand(80, 1, 6, 6, generator=torch.Generator().manual_seed(1))}
     batcher = Batcher(data, 2 * B, seed=0, binarization="dynamic", rank=world.rank, world_size=world.size)
     cfg = TrainConfig(iterations=STEPS, lr=1e-3, grad_clip=1.0, checkpoint_every=10**9, log_every=10**9)
-    Trainer(model, batcher, cfg, out, quiet=True, world=world).fit()
+    Trainer(model, batcher, cfg, None if out is None else Run(out), quiet=True, world=world).fit()
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from latentlab import cli
-from latentlab.training.checkpoint import load_checkpoint
+from latentlab.run.checkpoint import load_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TRAIN = ["--quiet", "--no-eval", "--set", "train.checkpoint_every=10", "--set", "train.log_every=5",

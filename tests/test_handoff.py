@@ -40,7 +40,9 @@ def test_a_folder_is_handed_over_cropped_and_float_and_says_what_it_is(tmp_path)
     assert data.kind == "images" and data.own and data.x_shape == (3, 16, 16)
     assert data.train_x.dtype == torch.uint8 and data.train_x.shape[-2:] == (20, 24)  # cropped per batch
     assert data.test_x.dtype == torch.float32 and data.test_x.shape[1:] == (3, 16, 16)  # the centre, as float
-    assert data.describe() == {"kind": "images", "x_shape": [3, 16, 16], "classes": ["cats", "dogs"]}
+    described = data.describe()
+    assert described.pop("data_fingerprint")["source"] == "folder"
+    assert described == {"kind": "images", "x_shape": [3, 16, 16], "classes": ["cats", "dogs"]}
     batch = data.batches(load_config("cs236_vae", ["train.batch_size=4"])[0].train).next()
     assert batch["x"].dtype == torch.float32 and batch["x"].shape == (4, 3, 16, 16) and batch["x"].max() <= 1
     x_X, x_Y = data.domains("train")  # two classes: the two domains, labels 0 and 1

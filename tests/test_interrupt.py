@@ -18,7 +18,8 @@ from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted
 from latentlab.models.vae import VAE, VAEConfig
-from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint
+from latentlab.run import Run
+from latentlab.run.checkpoint import latest_checkpoint, load_checkpoint
 from latentlab.training.trainer import Trainer
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -45,7 +46,7 @@ def _trainer(run_dir, iterations, batcher=None):
     data = {"x": torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(1))}
     batcher = batcher or Batcher(data, 8, seed=0, binarization="dynamic")
     cfg = TrainConfig(iterations=iterations, log_every=4, checkpoint_every=10, grad_clip=5.0)
-    return Trainer(model, batcher, cfg, run_dir, quiet=True), data
+    return Trainer(model, batcher, cfg, Run(run_dir), quiet=True), data
 
 
 def _records(run_dir: Path) -> list[dict]:

@@ -19,7 +19,7 @@ import torch
 
 from latentlab import cli
 from latentlab.files import atomic_write
-from latentlab.training.checkpoint import latest_checkpoint
+from latentlab.run.checkpoint import latest_checkpoint
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STEPS = ["--quiet", "--no-eval", "--set", "train.iterations=12", "--set", "train.checkpoint_every=3",

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from latentlab.lockfile import LOCK_NAME, Busy, hold
+from latentlab.run.lock import LOCK_NAME, Busy, hold
 
 
 def test_the_lock_names_its_owner_and_goes_away_after(tmp_path):

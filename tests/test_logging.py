@@ -7,7 +7,7 @@ import json
 import pytest
 
 from latentlab.errors import UserError
-from latentlab.training.logging import MetricsLog, read_metrics
+from latentlab.run.metrics import MetricsLog, read_metrics
 
 
 def test_read_metrics_skips_a_truncated_last_line(tmp_path):

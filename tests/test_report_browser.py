@@ -164,7 +164,7 @@ def screenshot(driver, name: str, element=None) -> Path:
 
 
 def model_of(run: Path):
-    from latentlab.runs import Run
+    from latentlab.run import Run
 
     return Run(run).load_model("cpu")
 

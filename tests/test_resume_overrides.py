@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from latentlab import cli
-from latentlab.training.checkpoint import load_checkpoint
+from latentlab.run.checkpoint import load_checkpoint
 
 TRAIN = ["--quiet", "--no-eval", "--set", "train.checkpoint_every=10", "--set", "train.log_every=5"]
 

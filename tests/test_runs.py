@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +11,8 @@ import torch
 from latentlab import api
 from latentlab.errors import UserError
 from latentlab.registry import build_model, load_config
-from latentlab.runs import Run
-from latentlab.training.checkpoint import save_checkpoint
+from latentlab.run import Run
+from latentlab.run.checkpoint import save_checkpoint
 
 
 def _fake_run(path, preset="cs236_vae", x_shape=(1, 28, 28), step=7, ema=True) -> tuple[Run, dict]:
@@ -91,18 +92,28 @@ def test_step_is_read_without_tensors(tmp_path):
         run.load_model("cpu")
 
 
-def test_training_stores_the_data_shape_and_an_older_run_falls_back_to_the_data(tmp_path, one_thread):
-    path = api.train("ddpm_8gaussians", overrides=["train.iterations=3", "eval.n_samples=200", "eval.figures=false"],
-                     out=tmp_path / "run", quiet=True, evaluate_after=False)
-    run = Run.open(path)
+def test_training_stores_the_data_shape_and_an_older_run_without_it_is_refused(tmp_path, one_thread):
+    run = api.train("ddpm_8gaussians", overrides=["train.iterations=3", "eval.n_samples=200", "eval.figures=false"],
+                    out=tmp_path / "run", quiet=True, evaluate_after=False)
+    assert isinstance(run, Run) and run == tmp_path / "run" and str(run) == str(tmp_path / "run")
     assert run.meta["x_shape"] == [2] and run.step == 3 and run.finished and run.results is None
+    model = Run.open(run).model
     meta = json.loads(run.meta_path.read_text())
     del meta["x_shape"]  # as written before the shape was stored
     run.meta_path.write_text(json.dumps(meta))
-    old = Run.open(path)
-    assert old.x_shape == (2,)  # learned from the (generated) data
-    torch.testing.assert_close(old.model.state_dict(), run.model.state_dict(), rtol=0, atol=0)
+    with pytest.raises(UserError, match=r"predates the stored data shape: run `latentlab train --resume") as e:
+        Run(run.path).load_model("cpu")  # read afresh
+    assert "\n" not in str(e.value)
+    api.train(None, resume=run, quiet=True, evaluate_after=False)  # stores it again
+    torch.testing.assert_close(Run(run.path).model.state_dict(), model.state_dict(), rtol=0, atol=0)
 
-    results = api.evaluate(Run.open(path), device="cpu", quiet=True)
-    assert Run.open(path).results == json.loads(json.dumps(results))
+    results = api.evaluate(Run.open(run), device="cpu", quiet=True)
+    assert Run.open(run).results == json.loads(json.dumps(results))
     assert results["step"] == 3
+
+
+def test_a_run_stands_wherever_its_path_did(tmp_path):
+    run = Run(tmp_path / "a")
+    assert run / "x.json" == tmp_path / "a" / "x.json" and str(run) == f"{run}" == str(tmp_path / "a")
+    assert run == tmp_path / "a" and run == str(tmp_path / "a") and run == Run(tmp_path / "a") and run != tmp_path
+    assert run.name == "a" and Path(run) == tmp_path / "a" and len({run, Run(tmp_path / "a")}) == 1

@@ -15,6 +15,7 @@ from latentlab.evaluation.references import REFERENCES, Reference, evaluate_chec
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.probability import kl_normal, log_bernoulli_with_logits
 from latentlab.registry import build_config
+from latentlab.run import Run
 from latentlab.training.trainer import Trainer
 
 
@@ -91,7 +92,7 @@ def test_resume_with_the_labelled_stream_is_bit_identical(tmp_path):
     def trainer(run_dir, iterations):
         torch.manual_seed(0)
         cfg = TrainConfig(iterations=iterations, log_every=2, checkpoint_every=3)
-        return Trainer(tiny_ssvae(), stream(), cfg, run_dir, quiet=True)
+        return Trainer(tiny_ssvae(), stream(), cfg, Run(run_dir), quiet=True)
 
     whole = trainer(tmp_path / "a", 8)
     whole.fit()

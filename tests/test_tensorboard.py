@@ -21,7 +21,7 @@ import latentlab.api as api
 from latentlab.cli import main
 from latentlab.models.cvae import CVAEConfig
 from latentlab.registry import build_model
-from latentlab.training.logging import read_metrics
+from latentlab.run.metrics import read_metrics
 from latentlab.training.tensorboard import progress_grid
 
 needs_tensorboard = pytest.mark.skipif(find_spec("tensorboard") is None,

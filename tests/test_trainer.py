@@ -10,7 +10,8 @@ from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.models.base import GenerativeModel
 from latentlab.models.vae import VAE, VAEConfig
-from latentlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from latentlab.run import Run
+from latentlab.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from latentlab.training.trainer import Diverged, Trainer
 
 
@@ -48,7 +49,8 @@ def batcher(seed=0):
 
 def test_trainer_drives_any_model_through_the_contract(tmp_path):
     model = FakeTwoPhaseModel()
-    Trainer(model, batcher(), TrainConfig(iterations=10, log_every=5, checkpoint_every=5), tmp_path, quiet=True).fit()
+    cfg = TrainConfig(iterations=10, log_every=5, checkpoint_every=5)
+    Trainer(model, batcher(), cfg, Run(tmp_path), quiet=True).fit()
     assert model.calls == 30 and model.after[:3] == ["critic", "critic", "generator"]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["phase"]) for r in records] == [(5, "critic"), (5, "generator"), (10, "critic"), (10, "generator")]
@@ -60,7 +62,7 @@ def make_vae_trainer(run_dir, iterations):
     torch.manual_seed(0)
     model = VAE(VAEConfig(z_dim=2), (1, 4, 4))
     cfg = TrainConfig(iterations=iterations, log_every=3, checkpoint_every=7, grad_clip=5.0)
-    return Trainer(model, batcher(), cfg, run_dir, quiet=True)
+    return Trainer(model, batcher(), cfg, Run(run_dir), quiet=True)
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
@@ -91,7 +93,7 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
 
 def test_a_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_path):
     model = FakeTwoPhaseModel(nan_at=3 * 6 + 1)  # the first call of iteration 7
-    t = Trainer(model, batcher(), TrainConfig(iterations=20, checkpoint_every=5), tmp_path, quiet=True)
+    t = Trainer(model, batcher(), TrainConfig(iterations=20, checkpoint_every=5), Run(tmp_path), quiet=True)
     with pytest.raises(Diverged, match=r"loss became nan at iteration 7 \(phase 'critic'\); the last good checkpoint is .*step-00000005"):
         t.fit()
     step, state = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
@@ -117,12 +119,12 @@ def test_ema_tracks_the_average_and_survives_resume(tmp_path):
     model = VAE(VAEConfig(z_dim=2), (1, 4, 4))
     start = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = TrainConfig(iterations=1, ema=0.9, checkpoint_every=1)
-    t = Trainer(model, batcher(), cfg, tmp_path, quiet=True)
+    t = Trainer(model, batcher(), cfg, Run(tmp_path), quiet=True)
     t.fit()
     for k, v in model.state_dict().items():  # one step: ema = 0.9·θ0 + 0.1·θ1
         if v.is_floating_point():
             torch.testing.assert_close(t.ema[k], 0.9 * start[k] + 0.1 * v)
-    t2 = Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, tmp_path, quiet=True)
+    t2 = Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, Run(tmp_path), quiet=True)
     assert t2.resume() and all(torch.equal(t2.ema[k], t.ema[k]) for k in t.ema)
 
 
@@ -146,7 +148,7 @@ def test_a_run_resumed_mid_decay_matches_the_uninterrupted_one(tmp_path):
     def trainer(run_dir):
         torch.manual_seed(0)
         cfg = TrainConfig(iterations=20, log_every=5, checkpoint_every=7, lr_decay_start=0.25)
-        return Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, run_dir, quiet=True)
+        return Trainer(VAE(VAEConfig(z_dim=2), (1, 4, 4)), batcher(), cfg, Run(run_dir), quiet=True)
 
     whole = trainer(tmp_path / "a")
     whole.fit()

@@ -10,6 +10,7 @@ from latentlab.data.augment import RandomCropFlip
 from latentlab.data.unpaired import UnpairedBatcher
 from latentlab.errors import UserError
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
+from latentlab.run import Run
 from latentlab.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,7 +85,7 @@ def make_trainer(run_dir, iterations=6):
     batcher = UnpairedBatcher(x_X, x_Y, 2, seed=0, crop=16, flip=True)
     cfg = TrainConfig(iterations=iterations, lr=2e-4, betas=(0.5, 0.999), lr_decay_start=0.5,
                       log_every=3, checkpoint_every=3)
-    return Trainer(model, batcher, cfg, run_dir, quiet=True)
+    return Trainer(model, batcher, cfg, Run(run_dir), quiet=True)
 
 
 def test_cyclegan_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):

@@ -1,10 +1,10 @@
 """latentlab: deep generative models with latent variables, correct to the equation.
 
 The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `load_model` (see api.py),
-over run directories (`Run`, see runs.py).
+over run directories (`Run`, see run/directory.py).
 """
 
-__version__ = "0.1.0"
+from latentlab._version import __version__
 
 # The API imports torch, so it is imported on first use: `import latentlab` stays light (the CLI's
 # `--help` needs no torch). No subpackage may share a name with these: importing a submodule
@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name == "Run":
-        from latentlab.runs import Run
+        from latentlab.run import Run
 
         return Run
     raise AttributeError(f"module 'latentlab' has no attribute {name!r}")

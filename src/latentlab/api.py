@@ -1,4 +1,5 @@
-"""The Python API: the operations of the CLI, as thin functions over run directories (runs.py).
+"""The Python API: the operations of the CLI, as thin functions over run directories (run/) and the data
+a config names (data/handoff.py).
 
     run = latentlab.train("cs236_vae", overrides=["train.iterations=2000"])
     latentlab.evaluate(run); latentlab.sample(run, n=100); latentlab.report([run])
@@ -9,48 +10,43 @@ Every operation takes a run as a `Run` or as the path of its directory.
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from latentlab import config as config_io
-from latentlab import lockfile
 from latentlab.config import Config
+from latentlab.data.handoff import Data, prepare
 from latentlab.data.memory import as_arrays, save_memory
-from latentlab.data.handoff import Data, kind_of, prepare
+from latentlab.device import resolve_device
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit_protocol
-from latentlab.models.base import ConditionalDecoder
+from latentlab.evaluation.run_evaluation import evaluate_run
+from latentlab.models.base import Classifier, ConditionalDecoder
 from latentlab.registry import build_model, load_config
-from latentlab.runs import FORMAT, Run
+from latentlab.run import Run
+from latentlab.run.resume import check_resume
 from latentlab.training import distributed, tensorboard
-from latentlab.training.device import resolve_device
-from latentlab.training.resume import check_resume
 from latentlab.training.trainer import Trainer
 
 
-def load_model(run: Run | str | Path, device: str | None = None, *, data_dir=None):
+def load_model(run: Run | str | Path, device: str | None = None):
     """The model of a run directory: newest checkpoint, EMA weights if kept, eval mode. Reads no dataset."""
-    return Run.open(run).load_model(device, data_dir=data_dir)
-
-
-# ----------------------------------------------------------------------------- operations
+    return Run.open(run).load_model(device)
 
 
 def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, resume=None, data_dir=None,
-          device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Path:
-    """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns its path.
+          device: str | None = None, quiet: bool = False, evaluate_after: bool = True, data=None) -> Run:
+    """Train a config (a Config, a TOML path or a preset name), or resume a run directory; returns the
+    `Run` (which stands wherever its directory's path did).
 
-    `data`: train on arrays instead of the config's dataset: x, (x, y), a dict with "x" and
-    optionally "y", "x_test", "y_test" (NumPy arrays, tensors, pandas DataFrames; see data/arrays.py).
-    The run keeps a copy (data.safetensors, data.name = "memory"), so evaluate, sample, report and
-    --resume work on it later.
+    `data`: train on arrays instead of the config's dataset: x, (x, y) or a dict with "x" and optionally
+    "y", "x_test", "y_test" (NumPy arrays, tensors, pandas DataFrames; see data/arrays.py). The run keeps
+    a copy (data.name = "memory"), so evaluate, sample, report and --resume work on it later.
     Under torchrun every rank runs this; rank 0 alone writes the run directory.
     """
-    name, changed, preset_data = "config", {}, None
+    name, changed, file_data = "config", {}, None
     if resume is not None:
         if data is not None:
             raise UserError(f"data= starts a new run; --resume {resume} trains on the copy the run keeps")
@@ -58,7 +54,7 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         config = run.read_config(overrides)
         changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
-        preset_data = load_config(config)[0].data  # what the file's own description speaks of
+        file_data = load_config(config)[0].data  # the data the file's own description speaks of
         config, name = load_config(config, overrides)
     else:
         config = config_io.check_config(config)
@@ -66,30 +62,31 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
     arrays, columns = (None, ()) if data is None else as_arrays(data)
     if arrays is not None:
         config = replace(config, data=replace(config.data, name="memory", path=""))
-    retell = resume is None and (arrays is not None or (preset_data is not None and (
-        preset_data.name, preset_data.path) != (config.data.name, config.data.path)))
+    retold = file_data is not None and (file_data.name, file_data.path) != (config.data.name, config.data.path)
+    origin = f"settings of {name}, written for {file_data.name}" if retold else ""
     world = distributed.init(resolve_device(device or config.train.device))
     try:
         if resume is None:
             run = Run(distributed.broadcast_object(str(Run.create(out, name).path) if world.is_main else None, world))
             if arrays is not None and world.is_main:
-                save_memory(arrays, run.path, columns)
+                save_memory(arrays, run.arrays_path, columns)
             distributed.barrier(world)
-        with lockfile.hold(run.path, "train") if world.is_main else contextlib.nullcontext():  # one writer per run
-            return _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed,
-                          f"settings of {name}, written for {preset_data.name if preset_data else 'other data'}"
-                          if retell else "")
+        with run.lock("train") if world.is_main else contextlib.nullcontext():  # one writer per run
+            _train(config, run, world, resume is not None, data_dir, device, quiet, evaluate_after, changed, origin)
+        return run
     finally:
         distributed.shutdown(world)
 
 
 def _train(config: Config, run: Run, world: distributed.World, resume: bool, data_dir, device, quiet,
-           evaluate_after, changed: dict, origin: str) -> Path:
-    """`origin`: where the settings of a run on data other than its config file's came from; the run's
+           evaluate_after, changed: dict, origin: str) -> None:
+    """`origin`: where the settings of a run on other data than its config file's came from; the run's
     description then says what it trains on instead of repeating the file's."""
     device = distributed.device_for(world, resolve_device(device or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
     data = prepare(config, data_dir, device, run=run)
+    data.check_unchanged(run, accept=config.data.accept_changed, doing="training",
+                         override="resume on them with --set data.accept_changed=true")
     if origin:
         config = replace(config, description=f"{config.model.name} on {data.summary()}; {origin}")
     model = build_model(config.model, data.x_shape).to(device)
@@ -98,28 +95,22 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise
     if world.is_main:
-        run.write_meta(**data.describe())  # the data's kind and shape (a model loads without its dataset), ...
+        run.write_meta(**data.describe())  # the data's kind, shape (a model loads without its dataset), ...
         if not resume:
             run.write_config(config)
     stream = data.batches(config.train, world.rank, world.size, keys=model.batch_keys)
     examples = data.examples(keys=model.batch_keys) if "tensorboard" in config.train.log else None
-    trainer = Trainer(model, stream, config.train, run.path, quiet=quiet, world=world, examples=examples)
-    if resume and not trainer.resume():  # stopped before its first checkpoint: step 0 is the seeded start
-        trainer.metrics.truncate_after(0)
-        if world.is_main:
-            print(f"latentlab: {run.path} has no checkpoint yet; training it from step 0", file=sys.stderr)
-    if resume and config.train.iterations < trainer.step:
-        raise UserError(f"train.iterations = {config.train.iterations} is below step {trainer.step}, where "
-                        f"{run.path} already is; give at least {trainer.step}")
+    trainer = Trainer(model, stream, config.train, run, quiet=quiet, world=world, examples=examples)
+    if resume:
+        trainer.resume()
     if resume and changed and world.is_main:
         run.record_resume(config, trainer.step, changed)
     trainer.fit()
     if trainer.ema is not None:  # evaluate the averaged weights, as Run.load_model does
         model.load_state_dict(trainer.ema, strict=False)
     if evaluate_after and world.is_main:
-        _evaluate(run, model, data, config, quiet=quiet, train_s=trainer.elapsed)
+        evaluate_run(run, model, data, config, quiet=quiet, train_s=trainer.elapsed)
     distributed.barrier(world)
-    return run.path
 
 
 def _check_fit(model, data: Data, config: Config) -> None:
@@ -127,62 +118,33 @@ def _check_fit(model, data: Data, config: Config) -> None:
     refuse_unfit_protocol(model, config)
     if "y" in model.batch_keys:
         data.require_labels(f"model.name = \"{config.model.name}\"")
-    n_classes = model.n_classes if isinstance(model, ConditionalDecoder) else None
+    n_classes = model.n_classes if isinstance(model, (ConditionalDecoder, Classifier)) else None
     if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
         raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
                         f"classes of \"{data.name}\"")
 
 
-def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False) -> dict:
+def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False,
+             accept_changed_data: bool = False) -> dict:
     """Recompute results.json (into `out`, default the run directory), the figures and the report of a run.
+    Data that changed since the run trained are refused unless `accept_changed_data` (or the run's
+    data.accept_changed) says to evaluate on them anyway.
 
     Returns the results: {"sections": {name: {metric: value}}, "checks": [...], "step", "model", ...}."""
     run = Run.open(run)
-    with lockfile.hold(run.path, "eval"):  # not while another process trains or evaluates it
-        model = run.load_model(device, data_dir=data_dir)
-        data = prepare(run.config, data_dir, device, run=run)
-        return _evaluate(run, model, data, run.config, out=out, quiet=quiet)
+    with run.lock("eval"):  # not while another process trains or evaluates it
+        model, data = run.load_model(device), prepare(run.config, data_dir, device, run=run)
+        data.check_unchanged(run, accept=accept_changed_data or run.config.data.accept_changed, doing="evaluating",
+                             override="evaluate on them anyway with --accept-changed-data")
+        return evaluate_run(run, model, data, run.config, out=out, quiet=quiet)
 
 
-def _evaluate(run: Run, model, data: Data, config: Config, *, out=None, quiet: bool,
-              train_s: float | None = None) -> dict:
-    """The evaluation protocol of `config` on `model` (seeded by train.seed), then figures and report."""
-    from latentlab.evaluation.explorer import write_explorer
-    from latentlab.evaluation.figures import draw_all
-    from latentlab.evaluation.protocols import evaluate as run_protocol
-    from latentlab.reporting.html import write_report
-
-    model.eval()
-    t0 = time.perf_counter()
-    torch.manual_seed(config.train.seed)  # the same numbers every time a run is evaluated
-    results = {"format": FORMAT, "run": run.path.name, "model": config.model.name, "step": run.step,
-               **run_protocol(model, data, config, quiet=quiet)}
-    results["elapsed"] = {"eval_s": round(time.perf_counter() - t0, 1)}
-    if train_s is not None:
-        results["elapsed"]["train_s"] = round(train_s, 1)
-    run.write_results(results, out_dir=out)
-    if "tensorboard" in config.train.log:
-        try:
-            tensorboard.write_hparams(run.tensorboard_dir, config, results, run.step)
-        except UserError as e:  # evaluating elsewhere, without the package: the results do not need it
-            print(f"latentlab: results.json written; no TensorBoard hparams: {e}", file=sys.stderr)
-    if config.eval.figures:
-        draw_all(model, data, run.figures_dir, run.metrics_path, seed=config.train.seed)
-        write_explorer(model, data.test_x, data.test_y, run.explorer_path, classes=data.classes, seed=config.train.seed)
-    write_report([run.path], run.report_path)
-    return results
-
-
-def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, device=None, data_dir=None) -> Path:
+def sample(run: Run | str | Path, *, n: int = 200, out=None, seed: int = 0, device=None) -> Path:
     """Draw n samples from a trained run into `out` (default run/samples): a PNG grid for images, a
     scatter beside real draws for 2-D points, a CSV in the original units for a table. Reads no dataset."""
-    from latentlab.evaluation.sample_files import write_samples
+    from latentlab.evaluation.sample_files import sample_run
 
-    run = Run.open(run)
-    model = run.load_model(device, data_dir=data_dir)
-    data = {"kind": kind_of(run.config.data.name, run.x_shape), **run.meta}
-    return write_samples(model, data, Path(out) if out else run.samples_dir, n=n, seed=seed,
-                         data_name=run.config.data.name, label=run.config.model.name)
+    return sample_run(Run.open(run), n=n, out=out, seed=seed, device=device)
 
 
 def report(runs: list[Run | str | Path], out=None) -> Path:

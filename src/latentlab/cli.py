@@ -40,9 +40,10 @@ def _integer(spec: Accepts) -> Callable[[str], int]:
 BUDGETS = ("quick", "standard", "full")  # of every study: quick (seconds, the tests), standard (minutes), full
 
 
-def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, loops: bool = True, data: bool = True, device: bool = True) -> None:
     if data:
         p.add_argument("--data-dir", help="dataset root (default: $LATENTLAB_DATA, else ./data)")
+    if device:
         p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the config's train.device)")
     if loops:
         p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -65,6 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="recompute results.json, figures and report.html of a run")
     p.add_argument("run")
     p.add_argument("--out", metavar="DIR", help="where results.json goes (default: the run directory)")
+    p.add_argument("--accept-changed-data", action="store_true",
+                   help="evaluate even though the run's data changed since it trained (saying so on stderr)")
     _common(p)
 
     p = sub.add_parser("sample", help="write sample grids of a trained run as PNG")
@@ -72,12 +75,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=_integer(POSITIVE_INT), default=200, help="number of samples (default 200: a 10×20 grid)")
     p.add_argument("--seed", type=_integer(SEED), default=0)
     p.add_argument("--out", metavar="DIR", help="output folder (default: RUN/samples)")
-    _common(p, loops=False)
+    _common(p, loops=False, data=False)  # sampling reads no dataset
 
     p = sub.add_parser("report", help="write a self-contained report.html for one or several runs")
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", metavar="FILE", help="default: RUN/report.html, or ./report.html for several runs")
-    _common(p, loops=False, data=False)
+    _common(p, loops=False, data=False, device=False)
 
     p = sub.add_parser("study", help="run a study: train what it needs, write its figures and report.html")
     p.add_argument("name", help="the study (latentlab study --list shows them)", nargs="?")
@@ -107,18 +110,19 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "train":
         if (args.config is None) == (args.resume is None):
             raise UserError("train needs a CONFIG (file or preset) or --resume RUN, not both")
-        run_dir = api.train(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
+        trained = api.train(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
                             data_dir=args.data_dir, device=args.device, quiet=args.quiet,
                             evaluate_after=not args.no_eval)
-        print(f"run: {run_dir}" + ("" if args.no_eval else f"\nreport: {run_dir / 'report.html'}"))
+        print(f"run: {trained}" + ("" if args.no_eval else f"\nreport: {trained.report_path}"))
     elif args.command == "eval":
-        results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet)
+        results = api.evaluate(args.run, out=args.out, data_dir=args.data_dir, device=args.device, quiet=args.quiet,
+                               accept_changed_data=args.accept_changed_data)
         for name, values in results["sections"].items():
             print(name + ": " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
         for check in results["checks"]:
             print(("PASS " if check["passed"] else "FAIL ") + check["name"])
     elif args.command == "sample":
-        print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device, data_dir=args.data_dir))
+        print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device))
     elif args.command == "report":
         print(api.report(args.runs, out=args.out))
     elif args.command == "study":
@@ -130,7 +134,7 @@ def run(args: argparse.Namespace) -> None:
             return
         if args.name not in known:
             raise UserError(f"unknown study '{args.name}'; known: {', '.join(known) or 'none yet'}")
-        from latentlab.runs import default_dir
+        from latentlab.run import default_dir
 
         out = args.out or default_dir(f"study-{args.name}")
         report = known[args.name].run(out, args.budget, data_dir=args.data_dir, device=args.device, quiet=args.quiet)

@@ -86,6 +86,9 @@ class DataConfig:
     n_train: int = positive_int(100_000)  # generated data only: train and test draws, one generator seeded `seed`
     n_test: int = positive_int(10_000)
     seed: int = random_seed(0)  # also the held-out split of folder and array data
+    # run.json keeps a fingerprint of the data a run trains on (data/fingerprint.py); train --resume refuses
+    # data that changed since, unless this is true (set with --set on the resume: config.toml records it)
+    accept_changed: bool = flag(False)
 
     def broken_rules(self) -> Iterator[tuple[str, str]]:
         """(field, what it accepts) for each rule between fields these values break."""

@@ -14,8 +14,8 @@ training take theirs in data/unpaired.py (seed, + 2, + 4, + 5).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -31,7 +31,8 @@ from latentlab.data.memory import memory_path
 from latentlab.data.own import load_own
 from latentlab.data.root import data_root
 from latentlab.data.unpaired import UnpairedBatcher
-from latentlab.training.device import resolve_device
+from latentlab.data.fingerprint import changed, fingerprint
+from latentlab.device import resolve_device
 from latentlab.errors import UserError
 
 OWN = ("folder", "array", "apple2orange", "memory")  # data.name of the user's own data (data/own.py)
@@ -49,6 +50,7 @@ class Data:
     classes: the label names (label i = classes[i]; empty: unnamed or none).
     feature_mean, feature_std: a standardised table's statistics, x = (raw - mean) / std.
     columns: a table's column names (empty: x0, x1, ...).
+    fingerprint: what the data are, to notice a change between runs (data/fingerprint.py).
     """
 
     kind: str
@@ -63,6 +65,7 @@ class Data:
     feature_mean: Tensor | None = None
     feature_std: Tensor | None = None
     columns: tuple[str, ...] = ()
+    fingerprint: dict | None = None
 
     @classmethod
     def of(cls, raw: ImageData, config: Config) -> Data:
@@ -157,7 +160,19 @@ class Data:
             out["standardize"] = {"mean": self.feature_mean.tolist(), "std": self.feature_std.tolist()}
         if self.columns:
             out["columns"] = list(self.columns)
+        if self.fingerprint is not None:
+            out["data_fingerprint"] = self.fingerprint
         return out
+
+    def check_unchanged(self, run, *, accept: bool, doing: str, override: str) -> None:
+        """UserError, naming the run and the change, if these data differ from those `run` recorded in run.json
+        (`override` says how to go on anyway); with `accept`, one line on stderr and the run goes on `doing`."""
+        change = changed(run.data_fingerprint, self.fingerprint)
+        if change is not None:
+            line = f"the data of {run.path} changed since the run last trained on them: {change}"
+            if not accept:
+                raise UserError(f"{line}; {override}, or restore the data")
+            print(f"latentlab: {line}; {doing} on the data as they are now", file=sys.stderr)
 
     def summary(self) -> str:
         """One line saying what the data are, e.g. "the image folder photos/ (1,200 images, 3×64×64, 2 classes)"."""
@@ -178,7 +193,8 @@ def prepare(config: Config, data_dir=None, device: str | torch.device | None = N
     (data/own.py; data.name = "memory" reads the copy kept by the run directory `run`)."""
     raw = _read(config, data_dir, run)
     device = resolve_device(device or config.train.device)
-    return Data.of(replace(raw, **{k: v.to(device) for k, v in vars(raw).items() if isinstance(v, Tensor)}), config)
+    data = Data.of(replace(raw, **{k: v.to(device) for k, v in vars(raw).items() if isinstance(v, Tensor)}), config)
+    return replace(data, fingerprint=fingerprint(config, data_root(data_dir), run))
 
 
 def kind_of(name: str, x_shape: tuple[int, ...]) -> str:
@@ -190,7 +206,7 @@ def _read(config: Config, data_dir, run) -> ImageData:
     """The data of config.data as read, on the CPU."""
     d = config.data
     if d.name in OWN:
-        path = memory_path(None if run is None else Path(run)) if d.name == "memory" else None
+        path = memory_path(run) if d.name == "memory" else None
         return load_own(d, data_root(data_dir), path)
     if d.name in toy2d.RAW:  # generated: x is (N, 2)
         return toy2d.load_toy2d(d.name, d.n_train, d.n_test, d.seed)

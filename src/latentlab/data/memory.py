@@ -1,8 +1,8 @@
 """Arrays handed to the Python API (`latentlab.train(config, data=x)`), kept in the run directory.
 
-The run stores them as data.safetensors (x, and y, x_test, y_test where given) exactly as
-handed over, before any split or standardisation; the config names the source "memory", so
-evaluate, sample, report and --resume read this copy, from Python or from the CLI.
+The run stores them in the file its `Run.arrays_path` names (x, and y, x_test, y_test where given)
+exactly as handed over, before any split or standardisation; the config names the source "memory",
+so evaluate, sample, report and --resume read this copy, from Python or from the CLI.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from latentlab.data.arrays import KEYS, check_arrays
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
 
-DATA_FILE = "data.safetensors"
 
-
-def memory_path(run: Path | None) -> Path:
-    """The run's copy of its arrays."""
+def memory_path(run) -> Path:
+    """The run's copy of its arrays: `run.arrays_path` of the run directory (a `Run`) that keeps them."""
     if run is None:
         raise UserError("data.name = \"memory\" is the copy a run keeps of arrays given to latentlab.train(data=...); "
                         "open the run (latentlab eval RUN) or use data.name = \"array\" with data.path")
-    return Path(run) / DATA_FILE
+    return run.arrays_path
 
 
 def as_arrays(data) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
@@ -68,12 +66,11 @@ def _frame_values(frame, key: str) -> tuple[np.ndarray, tuple[str, ...]]:
     return frame.to_numpy(dtype=np.float64), tuple(str(c) for c in frame.columns)
 
 
-def save_memory(arrays: dict[str, np.ndarray], run: Path, columns: tuple[str, ...] = ()) -> Path:
-    """Write the arrays into the run directory as data.safetensors (atomically), a table's column
-    names in its metadata."""
+def save_memory(arrays: dict[str, np.ndarray], path: Path, columns: tuple[str, ...] = ()) -> Path:
+    """Write the arrays as one safetensors file at `path` (a run's `arrays_path`), atomically, a table's
+    column names in its metadata."""
     from safetensors.numpy import save
 
-    path = memory_path(run)
     metadata = {"columns": json.dumps(list(columns))} if columns else None
-    atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata))
+    return atomic_write(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata))
     return path

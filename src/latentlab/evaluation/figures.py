@@ -13,7 +13,7 @@ from latentlab.data.handoff import Data
 from latentlab.files import make_dir
 from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
                                    NoiseConditionalScore, Translator)
-from latentlab.training.logging import read_metrics
+from latentlab.run.metrics import read_metrics
 from latentlab.viz import figures as fig
 
 

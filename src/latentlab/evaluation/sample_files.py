@@ -18,6 +18,15 @@ from latentlab.files import atomic_write
 from latentlab.models.base import Decoder, GenerativeModel, LatentPrior
 
 
+def sample_run(run, *, n: int, out=None, seed: int = 0, device=None) -> Path:
+    """Draw n samples from the model of `run` (a Run) into `out` (default: the run's samples folder)."""
+    from latentlab.data.handoff import kind_of
+
+    data = {"kind": kind_of(run.config.data.name, run.x_shape), **run.meta}  # runs before "kind" was kept
+    return write_samples(run.load_model(device), data, Path(out) if out else run.samples_dir, n=n, seed=seed,
+                         data_name=run.config.data.name, label=run.config.model.name)
+
+
 @torch.no_grad()
 def write_samples(model: GenerativeModel, data: dict, out: Path, *, n: int, seed: int, data_name: str,
                   label: str) -> Path:

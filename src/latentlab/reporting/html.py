@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from latentlab.errors import UserError
-from latentlab.files import atomic_write, read_json, read_text
+from latentlab.files import atomic_write, read_json
 from latentlab.reporting.explorer import explorer_view
-from latentlab.reporting.page import ENV, data_uri, fmt_number, with_page_size
-from latentlab.runs import Run
-from latentlab.training.logging import read_metrics
+from latentlab.reporting.page import ENV, data_uri, fmt_number, fmt_seconds, with_page_size
+from latentlab.run import Run
 from latentlab.viz.figures import loss_curves
 
 TEMPLATE = "report.html.j2"
@@ -50,14 +48,9 @@ def _run_view(run_dir: Path, index: int) -> dict:
             f"{run_dir} is not a latentlab run directory (no config.toml at {config_path}); "
             "pass a folder written by `latentlab train`, like runs/<name>"
         )
-    config_text = read_text(config_path, todo="restore it from a copy, or train the run again")
-    try:
-        config = tomllib.loads(config_text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{config_path} is not valid TOML ({e}); fix or re-create it") from None
-    run.check_complete(config)
+    config_text, config = run.read_toml()
     results = _read_results(run.results_path)
-    records = read_metrics(run.metrics_path) if run.metrics_path.exists() else []
+    records = run.metrics()
     model = config.get("model")
     return {
         "anchor": f"run-{index}",
@@ -149,12 +142,7 @@ def _elapsed(key: str, seconds: Any) -> tuple[str, str]:
     """("train_s", 95.1) -> ("train", "1 min 35 s"); other keys are shown as they are."""
     if not key.endswith("_s") or not isinstance(seconds, (int, float)):
         return key, fmt_number(seconds)
-    s = round(seconds)
-    if s < 60:
-        return key.removesuffix("_s"), f"{seconds:.1f} s"
-    if s < 3600:
-        return key.removesuffix("_s"), f"{s // 60} min {s % 60:02d} s"
-    return key.removesuffix("_s"), f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return key.removesuffix("_s"), fmt_seconds(seconds)
 
 
 def _curves_uri(records: list[dict]) -> str | None:

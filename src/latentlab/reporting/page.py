@@ -1,5 +1,5 @@
 """What both pages (a run report, a study report) share: the template environment, the number
-format, and PNGs embedded as data URIs so a page stands alone."""
+and duration formats, and PNGs embedded as data URIs so a page stands alone."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def fmt_bytes(n: int) -> str:
     if n < 1000:
         return f"{n} B"
     return f"{n / 1000:.0f} kB" if n < 1_000_000 else f"{n / 1e6:.2f} MB"
+
+
+def fmt_seconds(seconds: float) -> str:
+    """A duration as people read it, the one format of every page: 42.3 s, 1 min 35 s, 2 h 05 min."""
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.1f} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 PAGE_SIZE = "<!--page-size-->"  # where a template states the size of its own page

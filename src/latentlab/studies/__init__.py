@@ -51,7 +51,7 @@ def run_parallel(jobs: dict[str, tuple[Callable, tuple]], *, workers: int, threa
 
 def parallel_workers(device: str | None, threads: int, jobs: int) -> int:
     """Processes for independent trainings: one per `threads` CPU cores on the CPU, one on an accelerator."""
-    from latentlab.training.device import resolve_device
+    from latentlab.device import resolve_device
 
     if resolve_device(device or "auto").type != "cpu":
         return 1

@@ -1,5 +1,5 @@
 """What every study shares: the budget check, the thread setting, train / resume / reuse of its runs with
-a config check, an atomic summary.json, the report, one elapsed format and `Check`.
+a config check, an atomic summary.json, the report (its time in the pages' one duration format) and `Check`.
 
 A study is a body `(s: Study, b: Budget) -> Path` under `@study(name, BUDGETS)`; the decorator gives it
 the public signature `run(out, budget, *, data_dir=None, device=None, quiet=False) -> Path` (the report).
@@ -25,9 +25,10 @@ from latentlab import api
 from latentlab.config import Config
 from latentlab.errors import UserError
 from latentlab.registry import load_config
+from latentlab.reporting.page import fmt_seconds
 from latentlab.reporting.study import Section, write_study_report
 from latentlab.files import atomic_write, make_dir
-from latentlab.runs import Run
+from latentlab.run import Run
 
 @dataclass(frozen=True)
 class Check:
@@ -54,11 +55,6 @@ def study_threads() -> Iterator[int]:
         yield threads
     finally:
         torch.set_num_threads(before)
-
-
-def elapsed(seconds: float) -> str:
-    """The one format of a study's time: seconds below 100 s, minutes above."""
-    return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 
 @dataclass
@@ -96,14 +92,14 @@ class Study:
 
     def model(self, run: Run):
         """The run's model (EMA weights where kept) on this study's device; no dataset is read."""
-        return run.load_model(self.device, data_dir=self.data_dir)
+        return run.load_model(self.device)
 
     def finish(self, summary: dict, *, title: str, sections: list[Section], intro: str = "") -> Path:
         """Write summary.json (atomically) and report.html; returns the report's path."""
         summary = {"study": self.name, "budget": self.budget, **summary, "elapsed_s": round(self.elapsed_s, 1)}
         atomic_write(self.out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
         return write_study_report(self.out / "report.html", name=self.name, title=title, budget=self.budget,
-                                  sections=sections, intro=intro, elapsed=elapsed(summary["elapsed_s"]))
+                                  sections=sections, intro=intro, elapsed=fmt_seconds(summary["elapsed_s"]))
 
 
 def study(name: str, budgets: Mapping[str, Any]) -> Callable[[Callable[..., Path]], Callable[..., Path]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentlab.runs import Run
+from latentlab.run import Run
 from latentlab.studies import cs236_hw2_report as report
 from latentlab.studies.base import Study, study
 

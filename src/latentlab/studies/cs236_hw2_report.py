@@ -10,7 +10,7 @@ import torch
 
 from latentlab.data.handoff import prepare
 from latentlab.reporting.study import Section, Table
-from latentlab.runs import Run
+from latentlab.run import Run
 from latentlab.studies.base import Check
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
 
@@ -48,7 +48,7 @@ def _checks(results: Results, key: str, label: str) -> list[Check]:
 
 
 def _figure(runs: dict[str, list[Path]], key: str, name: str) -> Path:
-    return runs[key][0] / "figures" / name
+    return Run(runs[key][0]).figures_dir / name
 
 
 def sections(runs: dict[str, list[Path]], results: Results, betas: tuple[float, ...], figures: Path, *,

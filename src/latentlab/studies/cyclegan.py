@@ -52,7 +52,7 @@ def run(s: Study, b: dict) -> Path:
               Check("translation success ≥ 80 %: F(y) classified as apples", bwd["success"] >= 80.0, bwd["success"]),
               Check("FID(G(x), oranges) ≤ ½ FID(apples, oranges)", fwd["fid"] <= 0.5 * raw["fid"], fwd["fid"]),
               Check("FID(F(y), apples) ≤ ½ FID(oranges, apples)", bwd["fid"] <= 0.5 * raw["fid"], bwd["fid"])]
-    figures = trained.path / "figures"
+    figures = trained.figures_dir
     rows = translation_rows(model, data.domains("test"), figures / "translations.png")
     s.log(f"success G {fwd['success']:.1f} %, F {bwd['success']:.1f} %; FID G {fwd['fid']:.2f}, F {bwd['fid']:.2f}, "
           f"untranslated {raw['fid']:.2f}; classifier {record['test_accuracy']:.1f} %")

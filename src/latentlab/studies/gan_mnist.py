@@ -22,9 +22,9 @@ from latentlab.data.datasets import load_images
 from latentlab.data.root import data_root
 from latentlab.evaluation import classifier_metrics as cm
 from latentlab.reporting.study import Section, Table
+from latentlab.run.metrics import read_metrics
 from latentlab.studies import parallel_workers, run_parallel
 from latentlab.studies.base import Check, Study, study
-from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 from latentlab.viz.figures import loss_curves
 

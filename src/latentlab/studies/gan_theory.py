@@ -29,8 +29,8 @@ from latentlab.evaluation.sample_metrics import mode_stats
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
 from latentlab.reporting.study import Section, Table
+from latentlab.run.metrics import read_metrics
 from latentlab.studies.base import Check, Study, study
-from latentlab.training.logging import read_metrics
 from latentlab.viz import adversarial as fig
 
 MIXTURES = ("8gaussians", "25gaussians")  # the datasets of (d): the two 2-D mixtures whose modes are known exactly
@@ -250,7 +250,7 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
             times[f"{loss}-{dataset}"] = read_metrics(run.metrics_path)[-1]["time"]  # its training seconds
             steps, modes = [], []
             for step, checkpoint in run.checkpoints().items():
-                model = run.load_model(s.device, checkpoint=checkpoint, data_dir=s.data_dir)
+                model = run.load_model(s.device, checkpoint=checkpoint)
                 with torch.no_grad():
                     x = model.sample(b["n_eval"], generator=torch.Generator(device=next(model.parameters()).device)
                                      .manual_seed(0)).cpu()

@@ -19,7 +19,7 @@ import torch
 
 from latentlab.data.handoff import prepare
 from latentlab.reporting.study import Section, Table
-from latentlab.runs import Run
+from latentlab.run import Run
 from latentlab.studies.base import Study, study
 
 BUDGETS = {
@@ -68,7 +68,7 @@ def _intro(results: dict) -> str:
 
 
 def _sections(run_dir: Path, results: dict, knn: float) -> list[Section]:
-    fig = run_dir / "figures"
+    fig = Run(run_dir).figures_dir
     tables = [Table(["bound (nats per image)", *vals.keys()], [["value", *vals.values()]],
                     caption=results["section_titles"].get(name, name))
               for name, vals in results["sections"].items()]

@@ -1,1 +1,2 @@
-"""Training: the loop (trainer.py) and its checkpoints (checkpoint.py)."""
+"""Training: the loop (trainer.py), several processes (distributed.py), EMA weights, stop requests and
+TensorBoard; the run directory it writes into is handed to it (its format is run/'s)."""

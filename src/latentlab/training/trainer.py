@@ -2,11 +2,14 @@
 
 One iteration runs the model's phases in order; each phase takes a batch, computes the
 model's loss, and steps that phase's optimizer. Every `log_every` iterations the mean of
-each logged term over the window goes to metrics.jsonl (training/logging.py), and where train.log
+each logged term over the window goes to metrics.jsonl (run/metrics.py), and where train.log
 holds "tensorboard" to TensorBoard too, with the learning rates, the throughput and, every
 `image_every`, a sample grid (training/tensorboard.py); every `checkpoint_every` (and at the last
 iteration) the whole state is checkpointed. A loss that is not finite stops the run before it
 touches the parameters, keeping the last good checkpoint.
+
+The trainer writes only through the `Run` its caller hands it (checkpoints, the log, TensorBoard's
+folder) and takes its batches from any `BatchStream` (batch.py).
 """
 
 from __future__ import annotations
@@ -15,24 +18,23 @@ import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
-from latentlab.batch import Batch
+from latentlab.batch import Batch, BatchStream
 from latentlab.config import TrainConfig
-from latentlab.data.batcher import Batcher
 from latentlab.errors import Interrupted, UserError
 from latentlab.files import make_dir, remove_stale_temporaries
 from latentlab.models.base import GenerativeModel
-from latentlab.runs import Run
-from latentlab.training.checkpoint import (DamagedCheckpoint, checkpoint_files, latest_checkpoint, load_checkpoint,
-                                           save_checkpoint)
 from latentlab.training.distributed import World, average_gradients, gather_rng_states
 from latentlab.training.ema import ema_start, ema_update
 from latentlab.training.interrupt import StopRequest, stop_requests
-from latentlab.training.logging import MetricsLog
 from latentlab.training.tensorboard import TensorBoardLog
+
+if TYPE_CHECKING:  # the caller hands the trainer its run directory; training/ does not import run/
+    from latentlab.run import Run
 
 
 class Diverged(UserError):
@@ -68,28 +70,27 @@ def phase_learning_rates(cfg: TrainConfig, phases: list[str]) -> dict[str, float
 
 
 class Trainer:
-    """Trains `model` on `batcher` for cfg.iterations, writing into `run_dir` (None: nowhere). `examples`: a fixed
-    batch of training data on the device for TensorBoard's grids (None: no grids; see training/tensorboard.py)."""
+    """Trains `model` on `batcher` for cfg.iterations, writing into the run directory `run` (None: nowhere).
+    `examples`: a fixed batch of training data on the device for TensorBoard's grids (None: no grids; see
+    training/tensorboard.py)."""
 
     def __init__(
         self,
         model: GenerativeModel,
-        batcher: Batcher,
+        batcher: BatchStream,
         cfg: TrainConfig,
-        run_dir: Path | None = None,
+        run: Run | None = None,
         *,
         quiet: bool = False,
         world: World = World(),
         examples: Batch | None = None,
     ):
         self.model, self.batcher, self.cfg, self.examples = model, batcher, cfg, examples
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        run = Run(run_dir) if run_dir is not None else None  # its layout: where checkpoints and the log go
-        self.checkpoint_dir = run.checkpoints_dir if run is not None else None
+        self.run = run  # its layout: where checkpoints and the log go
         self.quiet, self.world, self.is_main = quiet, world, world.is_main
         if run is not None and self.is_main:
             make_dir(run.path)
-        self.metrics = MetricsLog(run.metrics_path if run is not None and self.is_main else None)
+        self.metrics = run.metrics_log(write=self.is_main) if run is not None else None
         tensorboard = run is not None and self.is_main and "tensorboard" in cfg.log
         self.tensorboard_dir = run.tensorboard_dir if tensorboard else None
         self.tensorboard = TensorBoardLog(None)  # opened by fit, at the step it starts from
@@ -148,25 +149,25 @@ class Trainer:
                        for p, sums in state.get("log_window", {}).items()}
 
     def resume(self) -> bool:
-        """Load the newest intact checkpoint of run_dir, if there is one. Damaged newer ones (a
+        """Load the newest intact checkpoint of the run, if there is one. Damaged newer ones (a
         truncated or foreign file) are passed over, saying so on stderr. Temporary files of writes that
-        a killed process left behind are deleted first."""
-        if self.run_dir is not None and self.is_main:
-            for folder in (self.run_dir, self.checkpoint_dir):
-                remove_stale_temporaries(folder)
-        found = checkpoint_files(self.checkpoint_dir) if self.checkpoint_dir else []
-        if not found:
+        a killed process left behind are deleted first. A run stopped before its first checkpoint starts
+        again from step 0 (the seeded start); a checkpoint past cfg.iterations is a UserError."""
+        if self.run is None:
             return False
-        damaged = []
-        for path in reversed(found):
-            try:
-                self.step, state = load_checkpoint(path)
-                break
-            except DamagedCheckpoint as e:
-                damaged.append(e)
-        else:
-            raise UserError(f"no checkpoint in {self.checkpoint_dir} is intact (the newest: {damaged[0].why}); "
-                            "train the run again")
+        if self.is_main:
+            for folder in (self.run.path, self.run.checkpoints_dir):
+                remove_stale_temporaries(folder)
+        newest = self.run.load_newest_checkpoint()
+        if newest is None:
+            self.metrics.truncate_after(0)
+            if self.is_main:
+                print(f"latentlab: {self.run.path} has no checkpoint yet; training it from step 0", file=sys.stderr)
+            return False
+        path, self.step, state, damaged = newest
+        if self.cfg.iterations < self.step:
+            raise UserError(f"train.iterations = {self.cfg.iterations} is below step {self.step}, where "
+                            f"{self.run.path} already is; give at least {self.step}")
         if damaged and self.is_main:
             print(f"latentlab: checkpoint {damaged[0].path.with_suffix('').name} is damaged ({damaged[0].why}); "
                   f"resuming from {path.with_suffix('').name}, the newest intact one", file=sys.stderr)
@@ -175,10 +176,10 @@ class Trainer:
         return True
 
     def save(self) -> Path | None:
-        if self.checkpoint_dir is None:
+        if self.run is None:
             return None
         state = self.state_dict()  # on every rank: gathering the RNG states is collective
-        return save_checkpoint(self.checkpoint_dir, self.step, state) if self.is_main else None
+        return self.run.save_checkpoint(self.step, state) if self.is_main else None
 
     # -- the loop
     def fit(self) -> None:
@@ -223,7 +224,7 @@ class Trainer:
         if checkpoint is None:
             return f"{signal_name} stopped training at step {self.step}; no run directory, so nothing was saved"
         return (f"{signal_name} stopped training at step {self.step} of {self.cfg.iterations}; checkpoint "
-                f"{checkpoint.with_suffix('')} written; continue with: latentlab train --resume {self.run_dir}")
+                f"{checkpoint.with_suffix('')} written; continue with: latentlab train --resume {self.run.path}")
 
     def _phase_step(self, phase: str) -> dict[str, torch.Tensor]:
         batch = self.batcher.next()
@@ -263,7 +264,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _diverged(self, phase: str, loss: torch.Tensor) -> None:
-        last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        last = self.run.latest_checkpoint() if self.run is not None else None
         kept = f"the last good checkpoint is {last.with_suffix('')}" if last else "no checkpoint was written yet"
         raise Diverged(
             f"the loss became {loss.item()} at iteration {self.step + 1} (phase '{phase}'); {kept}; "
@@ -277,7 +278,8 @@ class Trainer:
             record = {"step": self.step, "phase": phase}
             record.update({k: float(v) / n for k, v in sums.items()})
             record["time"] = round(self.elapsed, 3)
-            self.metrics.append(record)
+            if self.metrics is not None:
+                self.metrics.append(record)
             self.tensorboard.record(record)
             postfix[f"{phase}_loss" if len(window) > 1 else "loss"] = f"{record['loss']:.3f}"
         lrs = {phase: opt.param_groups[0]["lr"] for phase, opt in self.optimizers.items()}

@@ -1,24 +1,17 @@
-"""`Run`: one training run's directory. The only code that knows its layout:
-
-    runs/<name>/
-      run.json        {"format", "latentlab": version, "x_shape": the data's shape without the batch dim}
-      config.toml     the fully resolved config (non-default values marked)
-      metrics.jsonl   one JSON object per logged step
-      tensorboard/    TensorBoard event files (train.log has "tensorboard")
-      checkpoints/    step-NNNNNNNN.safetensors + step-NNNNNNNN.json
-      figures/        PNGs drawn by the evaluation
-      results.json    the evaluation's numbers
-      explorer.json   a latent-decoder model's decoder and codes, for the page's latent-space explorer
-      report.html     the run's page
+"""`Run`: one training run's directory (its layout: run/__init__.py), read and written through its
+properties and methods; what the files hold is in this package's other modules.
 
     run = Run.open("runs/cs236_vae-20261129-101500")
     run.step, run.finished, run.results        # read from files, no tensor loaded
     model = run.model                          # newest checkpoint, EMA weights if any, eval mode; no dataset read
+
+A `Run` stands wherever its directory's path did: `run / "x"`, `str(run)`, `Path(run)`, `run == path`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import tomllib
 from functools import cached_property
@@ -27,12 +20,16 @@ from pathlib import Path
 import torch
 
 from latentlab import config as config_io
+from latentlab._version import __version__
 from latentlab.config import Config
+from latentlab.device import resolve_device
 from latentlab.errors import UserError
 from latentlab.files import atomic_write, make_dir, read_json, read_text
-from latentlab.training.checkpoint import checkpoint_files, checkpoint_step, latest_checkpoint, load_checkpoint
-from latentlab.training.device import resolve_device
-from latentlab.training.resume import record
+from latentlab.run.checkpoint import (DamagedCheckpoint, checkpoint_files, checkpoint_step, latest_checkpoint,
+                                      load_checkpoint, load_newest, save_checkpoint)
+from latentlab.run.lock import LOCK_NAME, hold
+from latentlab.run.metrics import MetricsLog, read_metrics
+from latentlab.run.resume import record
 
 FORMAT = 1  # bump when the layout of a run directory changes
 
@@ -51,8 +48,26 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
 
-    def __fspath__(self) -> str:  # open(run / ...) and Path(run) work wherever a path does
+    # -- standing in for the directory's path
+    def __fspath__(self) -> str:
         return str(self.path)
+
+    __str__ = __fspath__
+
+    def __truediv__(self, name: str | Path) -> Path:
+        return self.path / name
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Run):
+            return self.path == other.path
+        return self.path == Path(other) if isinstance(other, (str, os.PathLike)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
     # -- the layout
     @property
@@ -95,6 +110,15 @@ class Run:
     def report_path(self) -> Path:
         return self.path / "report.html"
 
+    @property
+    def arrays_path(self) -> Path:
+        """The arrays handed to latentlab.train(data=...), as data.safetensors (data/memory.py writes it)."""
+        return self.path / "data.safetensors"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_NAME
+
     # -- creating and opening
     @classmethod
     def create(cls, out: str | Path | None, name: str) -> Run:
@@ -132,8 +156,6 @@ class Run:
 
     def write_meta(self, **fields) -> None:
         """Merge `fields` into run.json (created with the format and the latentlab version if absent)."""
-        from latentlab import __version__
-
         meta = self.meta if self.meta_path.exists() else {"format": FORMAT, "latentlab": __version__}
         meta = {**meta, **fields}
         atomic_write(self.meta_path, json.dumps(meta))
@@ -141,18 +163,17 @@ class Run:
 
     @property
     def x_shape(self) -> tuple[int, ...]:
-        """The shape of one data point (no batch dim), from run.json.
-
-        A run.json written before the shape was stored lacks it: then the run's dataset is loaded
-        once (from $LATENTLAB_DATA, else ./data) to learn it; `latentlab train --resume` stores it."""
-        return self._x_shape()
-
-    def _x_shape(self, data_dir=None) -> tuple[int, ...]:
+        """The shape of one data point (no batch dim), from run.json."""
         if "x_shape" not in self.meta:
-            from latentlab.data.handoff import prepare
-
-            self.meta["x_shape"] = list(prepare(self.config, data_dir, "cpu", run=self).x_shape)
+            raise UserError(f"{self.meta_path} predates the stored data shape: run `latentlab train --resume "
+                            f"{self.path}` once to store it (and evaluate the run again), or train the run again")
         return tuple(self.meta["x_shape"])
+
+    @property
+    def data_fingerprint(self) -> dict | None:
+        """What the data the run last trained on were (data/fingerprint.py), from run.json; None for a new run
+        and for one made before the fingerprint was kept."""
+        return self.meta.get("data_fingerprint") if self.meta_path.exists() else None
 
     # -- config.toml
     @cached_property
@@ -164,6 +185,15 @@ class Run:
         """The run's config with `overrides` ("a.b=c") applied, checked against this version's schema."""
         from latentlab.registry import build_config  # every model's config class: imported only when read
 
+        _, raw = self.read_toml()
+        try:
+            return build_config(config_io.apply_overrides(raw, list(overrides)))
+        except UserError as e:
+            raise UserError(f"{self.config_path}: {e}") from None
+
+    def read_toml(self) -> tuple[str, dict]:
+        """config.toml's text and its tables, checked to be complete but not against this version's schema
+        (a report shows the config of any run as it was written)."""
         text = read_text(self.config_path, todo="restore it from a copy, or train the run again")
         try:
             raw = tomllib.loads(text)
@@ -171,10 +201,7 @@ class Run:
             raise UserError(f"{self.config_path} is corrupt (not valid TOML: {e}); restore it from a copy, "
                             "or train the run again") from None
         self.check_complete(raw)
-        try:
-            return build_config(config_io.apply_overrides(raw, list(overrides)))
-        except UserError as e:
-            raise UserError(f"{self.config_path}: {e}") from None
+        return text, raw
 
     def check_complete(self, raw: dict) -> None:
         """A UserError unless the parsed config.toml has every table a run's config is written with: a file
@@ -190,7 +217,7 @@ class Run:
 
     def record_resume(self, config: Config, step: int, changed: dict) -> None:
         """config.toml with the values in use from `step` on, headed by one line per resume saying
-        what changed at which step (training/resume.py)."""
+        what changed at which step (run/resume.py)."""
         previous = read_text(self.config_path, todo="restore it from a copy")
         atomic_write(self.config_path, record(config_io.to_toml(config), previous, step, changed))
         self.__dict__.pop("config", None)
@@ -204,6 +231,15 @@ class Run:
         """{step: .json file} of every complete checkpoint, oldest first (read without loading tensors)."""
         return {checkpoint_step(p): p for p in checkpoint_files(self.checkpoints_dir)}
 
+    def save_checkpoint(self, step: int, state: dict) -> Path:
+        """Write `state` as the checkpoint of `step` (run/checkpoint.py); returns its .json file."""
+        return save_checkpoint(self.checkpoints_dir, step, state)
+
+    def load_newest_checkpoint(self) -> tuple[Path, int, dict, list[DamagedCheckpoint]] | None:
+        """(.json file, step, state, the damaged newer checkpoints passed over) of the newest intact
+        checkpoint; None when there is none yet. A UserError when none is intact."""
+        return load_newest(self.checkpoints_dir)
+
     @property
     def step(self) -> int:
         """The step of the newest checkpoint (0 if none), read from its JSON file: no tensor is loaded."""
@@ -215,18 +251,16 @@ class Run:
         """Trained to config.train.iterations."""
         return self.step >= self.config.train.iterations
 
-    def load_model(self, device: str | torch.device | None = None, *, checkpoint: Path | None = None,
-                   data_dir=None):
+    def load_model(self, device: str | torch.device | None = None, *, checkpoint: Path | None = None):
         """The model with the weights of `checkpoint` (default: the newest), EMA weights where the run
-        kept them, in eval mode, on `device` (default: the config's train.device). No dataset is read
-        (`data_dir` serves only runs whose run.json predates the stored data shape)."""
+        kept them, in eval mode, on `device` (default: the config's train.device). No dataset is read."""
         from latentlab.registry import build_model  # every model class: imported only when one is loaded
 
         checkpoint = checkpoint or self.latest_checkpoint()
         if checkpoint is None:
             raise UserError(f"{self.path} has no checkpoint yet: train it first (latentlab train --resume {self.path})")
         config = self.config
-        x_shape = self._x_shape(data_dir)
+        x_shape = self.x_shape
         torch.manual_seed(config.train.seed)  # the initial parameters of training (and the RNG state it left)
         model = build_model(config.model, x_shape).to(resolve_device(device or config.train.device))
         _, state = load_checkpoint(checkpoint)
@@ -239,6 +273,19 @@ class Run:
     def model(self):
         """`load_model()`, loaded once."""
         return self.load_model()
+
+    # -- metrics.jsonl and the lock
+    def metrics_log(self, write: bool = True) -> MetricsLog:
+        """The training log to append to (`write` false: one that writes nothing, as on a rank other than 0)."""
+        return MetricsLog(self.metrics_path if write else None)
+
+    def metrics(self) -> list[dict]:
+        """The records of metrics.jsonl ([] before the first was logged)."""
+        return read_metrics(self.metrics_path) if self.metrics_path.exists() else []
+
+    def lock(self, command: str):
+        """Own the directory for a block (`with run.lock("train"):`): one writer per run (run/lock.py)."""
+        return hold(self.path, command)
 
     # -- results.json
     @property

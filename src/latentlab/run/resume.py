@@ -5,7 +5,9 @@ Settings the trainer reads afresh at every step can change from there on: the le
 and their schedule (applied to the restored optimizers), the number of iterations, gradient
 clipping, logging (where to, how often) and checkpoint intervals, the device and kernel choices, and everything the
 evaluation reads. Anything the checkpoint was built from — the model, the data, the batch size,
-the optimizer kind, the seed, the EMA — cannot change: that is refused with one line.
+the optimizer kind, the seed, the EMA — cannot change: that is refused with one line. The data's
+files cannot change either unless `data.accept_changed = true` says so (run.json's fingerprint,
+data/fingerprint.py); the run then trains on the files as they are now.
 config.toml then holds the values in use, headed by one comment line per resume saying which
 values changed at which step.
 """
@@ -21,7 +23,7 @@ RESUMABLE = {  # section.key that a resumed run applies from its checkpoint's st
     "description",
     "train.iterations", "train.lr", "train.phase_lr", "train.lr_decay_start", "train.betas", "train.weight_decay",
     "train.grad_clip", "train.log_every", "train.log", "train.image_every", "train.checkpoint_every", "train.device",
-    "train.compile", "train.optimizer_impl", "train.precision", "train.channels_last",
+    "train.compile", "train.optimizer_impl", "train.precision", "train.channels_last", "data.accept_changed",
 }
 HEADER = "# resumed at step "
 

@@ -97,6 +97,21 @@ def load_checkpoint(path: Path) -> tuple[int, dict]:
         raise DamagedCheckpoint(Path(path), str(e)) from None
 
 
+def load_newest(folder: Path) -> tuple[Path, int, dict, list[DamagedCheckpoint]] | None:
+    """The newest checkpoint of `folder` that loads: (its .json file, step, state, the damaged newer ones
+    passed over, newest first); None when there is no checkpoint. A UserError when none is intact."""
+    found = checkpoint_files(folder)
+    damaged = []
+    for path in reversed(found):
+        try:
+            return (path, *load_checkpoint(path), damaged)
+        except DamagedCheckpoint as e:
+            damaged.append(e)
+    if damaged:
+        raise UserError(f"no checkpoint in {folder} is intact (the newest: {damaged[0].why}); train the run again")
+    return None
+
+
 def checkpoint_step(path: Path) -> int:
     """The step of a checkpoint, read from its .json file alone (no tensor is loaded)."""
     try:
