@@ -79,9 +79,11 @@ class CycleGAN(GenerativeModel):
         self.D_Y = PatchGANDiscriminator(c, config.ndf, config.n_layers)
         for net in (self.G, self.F, self.D_X, self.D_Y):
             init_normal(net, config.init_std)
-        # distinct seeds: the two pools draw independently
-        self.pool_X = HistoryPool(self.x_shape, config.pool_size, seed=1)  # generated X images, F(x_b)
-        self.pool_Y = HistoryPool(self.x_shape, config.pool_size, seed=2)  # generated Y images, G(x)
+        # the pools' seeds come from the global stream (seeded with train.seed), drawn after every
+        # network's initial weights so that those are the same with and without pools
+        seed_X, seed_Y = torch.randint(2**62, (2,)).tolist()
+        self.pool_X = HistoryPool(self.x_shape, config.pool_size, seed=seed_X)  # generated X images, F(x_b)
+        self.pool_Y = HistoryPool(self.x_shape, config.pool_size, seed=seed_Y)  # generated Y images, G(x)
         self.L_D, self.L_G = adv.LOSSES[config.loss]
         self.targets = adv.Targets(config.ls_a, config.ls_b, config.ls_c)
         # Zhu et al. 2017, §4: least squares without Mao's ½ (twice the table's), the discriminators' objective halved
