@@ -29,7 +29,7 @@ from latentlab.data.memory import as_arrays, save_memory
 from latentlab.data.training import data_description, training_batcher
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit_protocol
-from latentlab.models.base import Translator
+from latentlab.models.base import Classifier, ConditionalDecoder, Translator
 from latentlab.registry import build_model, load_config
 from latentlab.runs import FORMAT, Run
 from latentlab.training import distributed, tensorboard
@@ -90,11 +90,11 @@ def _setup(config: Config, data_dir, device_name: str | None, world: distributed
     device = distributed.device_for(world, resolve_device(device_name or config.train.device))
     torch.manual_seed(config.train.seed)  # the same initial parameters on every rank
     data = _load(config, data_dir, device, run)
-    n_classes = getattr(config.model, "n_classes", None)  # conditional and semi-supervised models
-    if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
-        raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
-                        f"classes of \"{data.name}\"")
     model = build_model(config.model, model_shape(config, data)).to(device)
+    if isinstance(model, (ConditionalDecoder, Classifier)) and data.train_y is not None \
+            and int(data.train_y.max()) >= model.n_classes:  # conditional and semi-supervised models
+        raise UserError(f"model.n_classes = {model.n_classes} is not accepted: at least the "
+                        f"{int(data.train_y.max()) + 1} classes of \"{data.name}\"")
     refuse_unfit_protocol(model, config)
     if world.distributed:
         distributed.broadcast_parameters(model, world)

@@ -68,6 +68,10 @@ class MLPDecoder(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return self.net(_with_y(z, y))
 
+    def decoder_layers(self) -> list[nn.Module]:
+        """concat(z, y) -> flat output, as plain layers (models/base.py: PortableDecoder)."""
+        return [self.net]
+
 
 def conv_stages(height: int, width: int) -> int:
     """The depth rule of ConvEncoder/ConvDecoder: stride-2 stages until the smaller side is at most 8,
@@ -147,6 +151,10 @@ class ConvDecoder(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.fc(_with_y(z, y))
         return self.deconv(h.view(-1, *self.grid))
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """concat(z, y) -> flat output, as plain layers (models/base.py: PortableDecoder)."""
+        return [self.fc, nn.Unflatten(1, self.grid), self.deconv]
 
 
 def _conv_shape(x_shape: tuple[int, ...]) -> tuple[int, int, int]:

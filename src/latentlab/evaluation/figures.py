@@ -90,9 +90,8 @@ def draw_all(model: GenerativeModel, test_x: Tensor, test_y: Tensor | None, out:
 
 
 def likelihood_of(model) -> str:
-    """The decoder's observation model, "bernoulli" or "gaussian" (models without one: "bernoulli")."""
-    observation = getattr(model, "observation", None)
-    return getattr(observation, "likelihood", "bernoulli")
+    """The decoder's observation model, "bernoulli" or "gaussian" (models without a decoder: "bernoulli")."""
+    return model.likelihood if isinstance(model, (Decoder, ConditionalDecoder)) else "bernoulli"
 
 
 def translation_rows(model: Translator, test_x: Tensor, test_y: Tensor, path: Path, n: int = 6) -> Path:
