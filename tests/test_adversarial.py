@@ -1,5 +1,6 @@
 """The adversarial objectives against their formulas, the gradient penalty, and the optimal discriminators."""
 
+import dataclasses
 import math
 
 import pytest
@@ -43,6 +44,36 @@ def test_wasserstein_losses_equal_their_formulas():
     real, fake = torch.tensor([2.0, 4.0]), torch.tensor([-1.0, 0.0])
     assert adv.wasserstein_critic_loss(real, fake).item() == pytest.approx(-0.5 - 3.0)
     assert adv.wasserstein_generator_loss(fake).item() == pytest.approx(0.5)
+
+
+def test_the_table_is_at_one_scale_each_player_a_sum_of_expectations_with_weight_one():
+    real, fake = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([-0.5, 0.8, 0.1])
+    t, s = adv.Targets(a=-1.0, b=1.0, c=0.5), torch.sigmoid
+    log_d = -torch.log(s(real)).mean() - torch.log(1 - s(fake)).mean()  # ℓ_real = -log σ, ℓ_fake = -log(1 - σ)
+    wasserstein = (-real.mean() + fake.mean(), -fake.mean())
+    expected = {  # (L_D, L_G) as the module docstring's table writes them
+        "minimax": (log_d, torch.log(1 - s(fake)).mean()),
+        "nonsaturating": (log_d, -torch.log(s(fake)).mean()),
+        "least_squares": ((0.5 * (real - t.b) ** 2).mean() + (0.5 * (fake - t.a) ** 2).mean(),
+                          (0.5 * (fake - t.c) ** 2).mean()),
+        "wgan_clip": wasserstein,
+        "wgan_gp": wasserstein,
+    }
+    assert list(adv.LOSSES) == list(expected)
+    for name, (L_D, L_G) in adv.LOSSES.items():
+        torch.testing.assert_close(L_D(real, fake, t), expected[name][0], msg=name)
+        torch.testing.assert_close(L_G(fake, t), expected[name][1], msg=name)
+
+
+def test_the_loss_field_names_the_table_with_its_default_first():
+    from latentlab.models.cyclegan import CycleGANConfig
+    from latentlab.models.gan import GANConfig
+
+    def accepted(cls):
+        return next(f for f in dataclasses.fields(cls) if f.name == "loss").metadata["accepts"].choices
+
+    assert accepted(GANConfig) == ("nonsaturating", "minimax", "least_squares", "wgan_clip", "wgan_gp")
+    assert accepted(CycleGANConfig) == ("least_squares", "minimax", "nonsaturating", "wgan_gp")  # no weight clipping
 
 
 @pytest.mark.parametrize("shape", [(64, 2), (16, 1, 4, 3)])

@@ -11,7 +11,7 @@ from latentlab.registry import build_config as build
 from latentlab.errors import UserError
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.history_pool import HistoryPool
-from latentlab.nn_image import PatchGANDiscriminator, ResNetGenerator, receptive_field
+from latentlab.nn_image import PatchGANDiscriminator, ResNetGenerator, init_normal, receptive_field
 from latentlab.objectives.cycle import cycle_consistency_loss, identity_loss
 from latentlab.registry import build_model
 
@@ -123,6 +123,23 @@ def test_pool_state_round_trips_through_state_dict():
 def test_pool_size_zero_passes_images_through():
     x = torch.rand(3, 1, 2, 2)
     assert torch.equal(HistoryPool((1, 2, 2), 0).query(x), x)
+
+
+def test_the_pools_are_seeded_from_the_global_stream_after_every_network():
+    def built(seed: int) -> CycleGAN:
+        torch.manual_seed(seed)
+        return tiny()
+
+    a, b, c = built(0), built(0), built(1)
+    assert torch.equal(a.pool_X.rng_state, b.pool_X.rng_state) and torch.equal(a.pool_Y.rng_state, b.pool_Y.rng_state)
+    assert not torch.equal(a.pool_X.rng_state, c.pool_X.rng_state)  # another train.seed, other draws
+    assert not torch.equal(a.pool_X.rng_state, a.pool_Y.rng_state)  # the two pools draw independently
+    torch.manual_seed(0)  # the networks alone, in the model's order: the same initial weights
+    nets = [ResNetGenerator(3, 4, 1), ResNetGenerator(3, 4, 1), PatchGANDiscriminator(3, 4), PatchGANDiscriminator(3, 4)]
+    for net in nets:
+        init_normal(net, 0.02)
+    for net, ours in zip(nets, (a.G, a.F, a.D_X, a.D_Y)):
+        assert all(torch.equal(p, q) for p, q in zip(net.parameters(), ours.parameters()))
 
 
 # ----------------------------------------------------------------------------- networks

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +16,16 @@ from PIL import Image
 from torch import nn
 
 from decoder_zoo import ZOO, activations_model, fake_run, random_data, zoo_model
-from latentlab.evaluation.decoder_layers import MAX_PARAMETERS, decode_floats, encode_floats, run_layers
+import latentlab
+from latentlab.evaluation.decoder_layers import KINDS, MAX_PARAMETERS, decode_floats, encode_floats, run_layers
 from latentlab.evaluation.explorer import MAX_CODES, N_EXAMPLES, explorer_data, write_explorer
 from latentlab.evaluation.figures import MANIFOLD_RANGE
+from latentlab.explorer_format import EXPLORER_FORMAT
 from latentlab.models.base import ConditionalDecoder
 from latentlab.nn import one_hot
 from latentlab.registry import build_config, build_model
 from latentlab.reporting import write_report
+from latentlab.reporting.explorer import explorer_view
 
 
 def _layer_decode(data: dict, z: torch.Tensor, y: torch.Tensor | None) -> np.ndarray:
@@ -72,6 +76,33 @@ def test_a_decoder_the_page_cannot_evaluate_gets_a_reason(one_thread):
     decode = model.decode
     model.decode = lambda z: decode(z) * 0.5  # a decoder that is not just its layers
     assert "do not reproduce VAE's decoder" in explorer_data(model, *random_data(shape, n=8))["reason"]
+
+
+def test_a_decoder_network_that_is_not_plain_layers_gets_a_reason(one_thread):
+    class Opaque(nn.Module):  # a decoder network that does not give its layers
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, z):
+            return self.net(z)
+
+    model, shape = zoo_model("vae_mlp_z2")
+    model.decoder = Opaque(model.decoder.net)
+    assert explorer_data(model, *random_data(shape, n=8))["reason"] == "Opaque layers are not evaluated in the page"
+
+
+def test_each_layer_kind_is_one_entry_in_python_and_one_case_in_the_page_script():
+    script = (Path(latentlab.__file__).parent / "reporting" / "decoder.js").read_text()
+    compiled = set(re.findall(r'case "(\w+)"', script.split("function compile")[1].split("\nfunction ")[0]))
+    assert compiled == set(KINDS)
+
+
+def test_writer_and_page_read_one_format_number(tmp_path):
+    model, shape = zoo_model("vae_mlp_z2")
+    assert explorer_data(model, *random_data(shape, n=8))["format"] == EXPLORER_FORMAT
+    run = fake_run(tmp_path, "vae_mlp_z2", model, shape)
+    assert explorer_view(run / "explorer.json")["reason"] is None
 
 
 def test_models_without_a_latent_decoder_get_no_explorer(tmp_path):

@@ -102,8 +102,8 @@ def test_the_plain_conv_nets_keep_their_parameter_names():
 def test_conv_nets_refuse_2d_data():
     with pytest.raises(UserError, match="model.net"):
         GAN(GANConfig(net="conv"), (2,))
-    with pytest.raises(UserError, match="n_critic"):
-        GAN(GANConfig(net="mlp", n_critic=-1), (2,))
+    with pytest.raises(UserError, match="model.n_critic = -1 is not accepted"):  # the field's range, before any model
+        build_config({"model": {"name": "gan", "net": "mlp", "n_critic": -1}})
 
 
 @pytest.mark.parametrize("preset", ["gan_mnist", "wgan_clip_mnist", "wgan_gp_mnist", "gan_8gaussians",

@@ -5,7 +5,8 @@ import re
 import pytest
 import torch
 
-from latentlab.models.base import ConditionalDecoder, Decoder, Encoder, LatentPrior, LikelihoodBound
+from latentlab.models.base import (Classifier, ConditionalDecoder, Decoder, Encoder, LatentPrior, LikelihoodBound,
+                                   PortableDecoder)
 from latentlab.models.vae import VAE, VAEConfig
 from latentlab.probability import log_normal, sample_gaussian
 from latentlab.registry import MODELS, build_config, build_model
@@ -117,3 +118,57 @@ def test_every_model_class_states_its_equations_and_source(name):
     doc = vars(MODELS[name][0]).get("__doc__") or ""
     assert "=" in doc, f"{name}: no equation in the class docstring"
     assert re.search(r"\b(19|20)\d\d\b", doc), f"{name}: no source (author, year) in the class docstring"
+
+
+# ----------------------------------------------------------------------------- what the contract declares
+
+
+DECODERS = {  # model table, x shape, the likelihood it must declare
+    "vae": ({"name": "vae", "z_dim": 2, "likelihood": "gaussian"}, (1, 8, 8), "gaussian"),
+    "gmvae": ({"name": "gmvae", "z_dim": 2, "k": 3}, (1, 8, 8), "bernoulli"),
+    "ae": ({"name": "ae", "z_dim": 2, "net": "conv"}, (1, 8, 8), "bernoulli"),
+    "ppca": ({"name": "ppca", "z_dim": 2}, (1, 8, 8), "gaussian"),  # x|z ~ N(Wz + μ, σ²I), no config key
+    "cvae": ({"name": "cvae", "z_dim": 2, "n_classes": 3, "likelihood": "bernoulli"}, (1, 8, 8), "bernoulli"),
+    "ssvae": ({"name": "ssvae", "z_dim": 2, "n_classes": 4}, (1, 8, 8), "bernoulli"),  # M2's Bernoulli decoder
+}
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_every_decoder_declares_its_likelihood_classes_and_layers(name):
+    table, shape, likelihood = DECODERS[name]
+    model = build_model(build_config({"model": table}).model, shape)
+    assert isinstance(model, (Decoder, ConditionalDecoder)) and model.likelihood == likelihood
+    if "n_classes" in table:
+        assert isinstance(model, ConditionalDecoder) and model.n_classes == table["n_classes"]
+    if name == "ssvae":
+        assert isinstance(model, Classifier) and model.n_classes == 4
+    assert isinstance(model, PortableDecoder)
+    state = torch.get_rng_state()
+    layers = model.decoder_layers()
+    assert all(isinstance(m, torch.nn.Module) for m in layers)
+    assert torch.equal(torch.get_rng_state(), state)  # describing the decoder draws no random number
+    z = torch.randn(5, 2)
+    h = z if not isinstance(model, ConditionalDecoder) else torch.cat([z, torch.eye(model.n_classes)[[0, 1, 2, 0, 1]]], 1)
+    with torch.no_grad():
+        out = torch.nn.Sequential(*layers)(h).flatten(1)  # the layers' composition: the flat parameters of p(x|z)
+        mean = torch.sigmoid(out) if likelihood == "bernoulli" else out
+        expected = model.decode(z) if isinstance(model, Decoder) else model.decode_given_y(z, torch.tensor([0, 1, 2, 0, 1]))
+    torch.testing.assert_close(mean, expected.flatten(1))
+
+
+def test_models_import_no_other_model_and_evaluation_no_concrete_model():
+    from pathlib import Path
+
+    import latentlab
+    from test_imports import import_graph
+
+    graph = import_graph(Path(latentlab.__file__).parent.parent)
+    shared = {"latentlab.models.base", "latentlab.models.priors", "latentlab.models.observation",
+              "latentlab.models.history_pool"}  # building blocks, not models
+    for module, imported in graph.items():
+        concrete = {m for m in imported if m.startswith("latentlab.models.") and m not in shared}
+        if module.startswith("latentlab.models."):
+            # the one subclass: the GMVAE is the VAE with a trained mixture prior
+            assert concrete <= ({"latentlab.models.vae"} if module == "latentlab.models.gmvae" else set()), module
+        if module.startswith(("latentlab.evaluation.", "latentlab.reporting.", "latentlab.training.")):
+            assert not concrete, module

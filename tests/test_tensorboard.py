@@ -19,10 +19,12 @@ from safetensors.torch import load_file
 
 import latentlab.api as api
 from latentlab.cli import main
+from latentlab.evaluation import figures
 from latentlab.models.cvae import CVAEConfig
 from latentlab.registry import build_model
 from latentlab.run.metrics import read_metrics
 from latentlab.training.tensorboard import progress_grid
+from latentlab.viz.grid import image_grid
 
 needs_tensorboard = pytest.mark.skipif(find_spec("tensorboard") is None,
                                        reason="tensorboard is not installed: pip install 'latentlab[tensorboard]'")
@@ -154,14 +156,27 @@ def test_a_translator_logs_translations_of_fixed_training_images(tmp_path, one_t
     assert [g.step for g in grids] == [2] and (grids[0].width, grids[0].height) == (8 * 18 + 2, 4 * 18 + 2)
 
 
-def test_a_conditional_grid_has_a_column_per_label_and_leaves_mode_and_random_state_as_they_were():
+def test_a_conditional_grid_is_the_figures_layout_and_leaves_mode_and_random_state_as_they_were(monkeypatch, tmp_path):
     model = build_model(CVAEConfig(z_dim=2, hidden=8, n_classes=4), (1, 6, 6))
     model.train()
     examples = {"x": torch.rand(8, 1, 6, 6)}
     state = torch.get_rng_state()
     tag, grid = progress_grid(model, examples, seed=0)
-    assert tag == "samples" and grid.shape == (16 * 8 + 2, 4 * 8 + 2)  # 64 // 4 rows of the 4 labels
+    assert tag == "samples" and grid.shape == (4 * 8 + 2, 16 * 8 + 2)  # 4 rows (the labels) of 64 // 4 columns
     assert model.training and torch.equal(torch.get_rng_state(), state)
+    # the conditional figure from the same seed: row i = label i, column j = a shared z_j
+    drawn = {}
+    monkeypatch.setattr(figures.fig, "image_rows", lambda panels, labels, path: drawn.update(panels=panels) or path)
+    with torch.no_grad():
+        figures.conditional_grid(model.eval(), tmp_path / "grid.png", torch.Generator().manual_seed(0), n_z=16)
+    (_, cells), = drawn["panels"]
+    assert cells.shape == (4, 16, 1, 6, 6)
+    np.testing.assert_array_equal(grid, image_grid(cells.flatten(0, 1), nrow=16))
+    for r in range(4):  # the image at row r, column c of the TensorBoard grid is the figure's E[x|y=r, z_c]
+        for c in range(16):
+            top, left = 2 + r * 8, 2 + c * 8  # 6-pixel cells, 2 pixels between them and around
+            expected = np.round(cells[r, c, 0].clamp(0, 1).numpy() * 255)
+            assert np.array_equal(grid[top:top + 6, left:left + 6], expected)
     assert progress_grid(model, {"x": torch.rand(8, 2)}, seed=0) is None  # points and tables: no grid
 
 

@@ -2,13 +2,16 @@
 
 Encoders map x (and optionally a one-hot y) to the mean and variance of a diagonal Gaussian
 q(z|x); decoders map z (and y) to the flat parameters of p(x|z) (logits or means, (N, D)).
-The GAN nets map noise to images and images to critic scores; `ScoreMLP` maps a point and a
+The GAN nets map noise to images and images to critic scores (`frozen` holds a critic's parameters
+still inside its generator's step); `ScoreMLP` maps a point and a
 noise level (through `sinusoidal_embedding`) to a score or a noise prediction.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +67,10 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return self.net(_with_y(z, y))
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """concat(z, y) -> flat output, as plain layers (models/base.py: PortableDecoder)."""
+        return [self.net]
 
 
 def conv_stages(height: int, width: int) -> int:
@@ -145,6 +152,10 @@ class ConvDecoder(nn.Module):
         h = self.fc(_with_y(z, y))
         return self.deconv(h.view(-1, *self.grid))
 
+    def decoder_layers(self) -> list[nn.Module]:
+        """concat(z, y) -> flat output, as plain layers (models/base.py: PortableDecoder)."""
+        return [self.fc, nn.Unflatten(1, self.grid), self.deconv]
+
 
 def _conv_shape(x_shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(x_shape) != 3 or x_shape[1] % 4 or x_shape[2] % 4:
@@ -165,6 +176,20 @@ def encoder_decoder(net: str, x_shape: tuple[int, ...], z_dim: int, y_dim: int =
 
 
 # ----------------------------------------------------------------------------- adversarial networks
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Run a module without building gradients for its parameters (inputs still get theirs): a
+    discriminator inside its generator's step."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
 
 
 class GeneratorMLP(nn.Module):

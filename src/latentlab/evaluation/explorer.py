@@ -29,12 +29,12 @@ from torch import Tensor
 
 from latentlab.evaluation.decoder_layers import NotPortable, count_parameters, decoder_layers, encode_floats, run_layers
 from latentlab.evaluation.figures import MANIFOLD_RANGE, example_indices
+from latentlab.explorer_format import EXPLORER_FORMAT
 from latentlab.files import atomic_write
 from latentlab.models.base import ConditionalDecoder, ConditionalEncoder, Decoder, Encoder
 from latentlab.nn import one_hot
 from latentlab.viz.grid import image_grid
 
-FORMAT = 1  # bump when the layout of explorer.json changes (reporting/explorer.py reads this version)
 MAX_ENCODED, MAX_CODES, N_EXAMPLES, N_DIRECTIONS = 10_000, 2_000, 12, 5
 FAITHFUL = 1e-4  # the exported layers must reproduce the model's decoder this closely (×max(1, |E[x|z]|))
 
@@ -53,7 +53,7 @@ def write_explorer(model, test_x: Tensor, test_y: Tensor | None, path: Path, *, 
 def explorer_data(model, test_x: Tensor, test_y: Tensor | None, *, classes: tuple[str, ...] = (),
                   seed: int = 0) -> dict:
     """The contents of explorer.json (see the module docstring)."""
-    head = {"format": FORMAT, "model": type(model).__name__}
+    head = {"format": EXPLORER_FORMAT, "model": type(model).__name__}
     n_classes = model.n_classes if isinstance(model, ConditionalDecoder) else 0
     try:
         layers, output = decoder_layers(model)

@@ -86,9 +86,8 @@ def draw_all(model: GenerativeModel, data: Data, out: Path, metrics_path: Path |
 
 
 def likelihood_of(model) -> str:
-    """The decoder's observation model, "bernoulli" or "gaussian" (models without one: "bernoulli")."""
-    observation = getattr(model, "observation", None)
-    return getattr(observation, "likelihood", "bernoulli")
+    """The decoder's observation model, "bernoulli" or "gaussian" (models without a decoder: "bernoulli")."""
+    return model.likelihood if isinstance(model, (Decoder, ConditionalDecoder)) else "bernoulli"
 
 
 def translation_rows(model: Translator, domains: tuple[Tensor, Tensor], path: Path, n: int = 6) -> Path:

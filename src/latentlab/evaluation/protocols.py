@@ -32,7 +32,8 @@ from latentlab.data.handoff import Data
 from latentlab.errors import UserError
 from latentlab.evaluation.likelihood import bits_per_dim, bounds
 from latentlab.evaluation.references import REFERENCES, evaluate_checks, monotone_iwae_check
-from latentlab.models.base import Classifier, ConditionalLikelihoodBound, GenerativeModel, Translator
+from latentlab.models.base import (Classifier, ConditionalDecoder, ConditionalLikelihoodBound, Decoder,
+                                   GenerativeModel, Translator)
 
 
 def test_images(data: Data, config: Config) -> Tensor:
@@ -110,7 +111,7 @@ def evaluate(model: GenerativeModel, data: Data, config: Config, quiet: bool = T
             else f"static: one Bernoulli draw, torch.Generator seeded {ev.test_binarize_seed}"
         )
     if data.own and data.kind == "images":  # the user's own images: bits per dimension too
-        protocol["bits_per_dim"] = _add_bits_per_dim(sections, data.test_x[0].numel(), config)
+        protocol["bits_per_dim"] = _add_bits_per_dim(sections, data.test_x[0].numel(), config, model)
     ref = REFERENCES.get(ev.reference)
     if ref is not None and data.own:  # a preset's published numbers are for its own dataset
         protocol["reference"] = f"{ev.reference}: not compared, its published numbers are for another dataset"
@@ -130,12 +131,12 @@ def evaluate(model: GenerativeModel, data: Data, config: Config, quiet: bool = T
             "checks": checks}
 
 
-def _add_bits_per_dim(sections: dict, dims: int, config: Config) -> str:
+def _add_bits_per_dim(sections: dict, dims: int, config: Config, model: GenerativeModel) -> str:
     """Add bpd_* beside each bound of every section; returns how they were computed. Binary data: the
     bound / (D ln 2); a Gaussian on [0, 1] pixels: + 8 bits, the 8-bit bins (evaluation/likelihood.py)."""
     if config.data.binarize != "none":
         offset, rule = 0.0, "nats / (D ln 2), D = %d binary values" % dims
-    elif getattr(config.model, "likelihood", None) == "gaussian":
+    elif isinstance(model, (Decoder, ConditionalDecoder)) and model.likelihood == "gaussian":
         offset, rule = 8.0, "nats / (D ln 2) + 8: the Gaussian density on [0, 1] as 8-bit bins, D = %d" % dims
     else:
         return "not reported: a Bernoulli decoder on grey values is no normalised density of them"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from latentlab.fields import choice, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
@@ -47,6 +47,15 @@ class AE(GenerativeModel):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.observation.mean(self.decoder(z)).view(-1, *self.x_shape)
+
+    @property
+    def likelihood(self) -> str:
+        """The observation model p(x|z): "bernoulli" or "gaussian"."""
+        return self.observation.likelihood
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The decoder network, whose layers the report's explorer evaluates (PortableDecoder)."""
+        return [self.decoder]
 
     def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
         x = batch["x"]

@@ -12,7 +12,9 @@ It may override
 
 Models never call `.backward()`, never step an optimizer and never move themselves to a
 device: the trainer does all three. Optional capabilities are the Protocols below, checked
-with `isinstance`.
+with `isinstance`. What evaluation, the figures, the explorer and the API need to know about a
+model is declared here (the decoder's `likelihood`, the `n_classes` of a conditional decoder or
+a classifier, a `PortableDecoder`'s layers), never read from its attributes or its config.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from latentlab.batch import Batch
 
 __all__ = [
     "Batch", "GenerativeModel", "LikelihoodBound", "ConditionalLikelihoodBound", "Encoder", "Decoder",
-    "LatentPrior", "Classifier", "ConditionalEncoder", "ConditionalDecoder", "NoiseConditionalScore",
+    "LatentPrior", "Classifier", "ConditionalEncoder", "ConditionalDecoder", "PortableDecoder",
+    "NoiseConditionalScore", "Translator",
 ]
 
 
@@ -63,6 +66,8 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class Decoder(Protocol):
+    likelihood: str  # the observation model p(x|z): "bernoulli" (logits) or "gaussian" (a mean)
+
     def decode(self, z: Tensor) -> Tensor:
         """The mean of p(x|z) (pixel probabilities for a Bernoulli decoder), shaped like x."""
 
@@ -78,6 +83,8 @@ class LatentPrior(Protocol):
 
 @runtime_checkable
 class Classifier(Protocol):
+    n_classes: int
+
     def classify(self, x: Tensor) -> Tensor:
         """Logits of q(y|x), (B, n_classes)."""
 
@@ -91,9 +98,20 @@ class ConditionalEncoder(Protocol):
 @runtime_checkable
 class ConditionalDecoder(Protocol):
     n_classes: int
+    likelihood: str  # the observation model p(x|y, z): "bernoulli" (logits) or "gaussian" (a mean)
 
     def decode_given_y(self, z: Tensor, y: Tensor) -> Tensor:
         """The mean of p(x|y, z) for int labels y (N,) and z (N, Z), shaped (N, *x_shape)."""
+
+
+@runtime_checkable
+class PortableDecoder(Protocol):
+    """A decoder made of plain layers, which the report's latent-space explorer evaluates in the page."""
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The modules whose composition maps z, or concat(z, one_hot(y)) for a conditional decoder, to
+        the decoder's flat output (N, D), in order: the parameters of p(x|z), whose mean E[x|z] follows
+        from `likelihood` (sigmoid of logits, or the Gaussian mean itself)."""
 
 
 @runtime_checkable

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from latentlab.errors import UserError
 from latentlab.fields import choice, positive, positive_int
@@ -65,6 +65,15 @@ class CVAE(GenerativeModel):
     def decode_given_y(self, z: Tensor, y: Tensor) -> Tensor:
         """E[x|y, z], (N, *x_shape)."""
         return self.observation.mean(self.decoder(z, one_hot(y, self.n_classes, z))).view(-1, *self.x_shape)
+
+    @property
+    def likelihood(self) -> str:
+        """The observation model p(x|y, z): "bernoulli" or "gaussian"."""
+        return self.observation.likelihood
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The decoder network, whose layers the report's explorer evaluates (PortableDecoder)."""
+        return [self.decoder]
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ p(z) = N(0, I), (n, Z)."""

@@ -3,15 +3,12 @@
 Generative model:  z ~ N(0, I),  x = G(z)   (no likelihood: G is trained against a critic D)
 One iteration:     n_critic steps of D on real x and G(z) (G fixed), then one step of G (D fixed).
 
-loss            critic/discriminator step                                  generator step
-minimax         -E log D(x) - E log(1 - D(G(z)))    (Goodfellow 2014, eq. 1)   E log(1 - D(G(z)))
-nonsaturating   the same                            (Goodfellow 2014, §3)      -E log D(G(z))
-least_squares   ½E(D(x) - b)² + ½E(D(G(z)) - a)²    (Mao 2017, eq. 2)          ½E(D(G(z)) - c)²
-wgan_clip       E f(G(z)) - E f(x), then clip every weight of f to [-c, c]     -E f(G(z))   (Arjovsky 2017, Alg. 1)
-wgan_gp         E f(G(z)) - E f(x) + λ E(‖∇f(x̂)‖ - 1)²  (Gulrajani 2017, Alg. 1)  -E f(G(z))
+`loss` names an entry of objectives/adversarial.py's LOSSES (minimax, nonsaturating, least_squares,
+wgan_clip, wgan_gp), used at that table's scale, each paper's own; the table there writes the
+equations. wgan_clip then clips every weight of the critic f to [-clip, clip] after each of its
+steps (Arjovsky 2017, Alg. 1); wgan_gp adds λ E(‖∇f(x̂)‖ - 1)² to its loss (Gulrajani 2017, Alg. 1).
 
-D(x) = sigmoid(D's output) for the two log losses; the least-squares and Wasserstein critics
-use the raw output. Defaults are those of docs/protocols.md, section D: a = 0, b = c = 1; clip 0.01; λ = 10; five
+Defaults are those of docs/protocols.md, section D: a = 0, b = c = 1; clip 0.01; λ = 10; five
 critic steps for the Wasserstein losses, one for the others. The optimizers are the run's
 [train] settings, the same for both phases (the protocol's WGAN-clip: RMSprop 5e-5; the
 others: Adam 2e-4, β1 = 0.5; see the presets).
@@ -19,25 +16,22 @@ others: Adam 2e-4, β1 = 0.5; see the presets).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from latentlab.errors import UserError
-from latentlab.fields import choice, nonnegative, nonnegative_int, number, positive, positive_int
+from latentlab.fields import choice, nonnegative_int, positive, positive_int
 from latentlab.models.base import Batch, GenerativeModel
-from latentlab.nn import CriticMLP, DCGANCritic, DCGANGenerator, GeneratorMLP
+from latentlab.nn import CriticMLP, DCGANCritic, DCGANGenerator, GeneratorMLP, frozen
 from latentlab.objectives import adversarial as adv
-
-WASSERSTEIN = ("wgan_clip", "wgan_gp")
 
 
 @dataclass(frozen=True)
 class GANConfig:
     name: str = choice("gan")
-    loss: str = choice("nonsaturating", "minimax", "least_squares", "wgan_clip", "wgan_gp")
+    loss: str = adv.loss_field("nonsaturating")  # a name of objectives/adversarial.py's LOSSES
     net: str = choice("conv", "mlp")  # conv: DCGAN-style, images with H, W divisible by 4; mlp: any x (2-D data)
     z_dim: int = positive_int(64)
     channels: int = positive_int(32)  # conv: feature maps c and 2c
@@ -46,24 +40,11 @@ class GANConfig:
     hidden: int = positive_int(128)  # mlp: width
     layers: int = positive_int(3)  # mlp: hidden layers of G and of D
     n_critic: int = nonnegative_int(0)  # critic steps per generator step; 0: the protocol's (5 for wgan_*, else 1)
-    ls_a: float = number(0.0)  # least squares: target of D on generated data
-    ls_b: float = number(1.0)  # ... on real data
-    ls_c: float = number(1.0)  # ... the value G wants D to give its samples
+    ls_a: float = adv.ls_a_field()  # least squares: target of D on generated data
+    ls_b: float = adv.ls_b_field()  # ... on real data
+    ls_c: float = adv.ls_c_field()  # ... the value G wants D to give its samples
     clip: float = positive(0.01)  # wgan_clip: every critic weight stays in [-clip, clip]
-    gp_lambda: float = nonnegative(10.0)  # wgan_gp: λ
-
-
-@contextmanager
-def frozen(module: nn.Module):
-    """Run a module without building gradients for its parameters (inputs still get theirs)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    for p in module.parameters():
-        p.requires_grad_(False)
-    try:
-        yield module
-    finally:
-        for p, flag in zip(module.parameters(), flags):
-            p.requires_grad_(flag)
+    gp_lambda: float = adv.gp_lambda_field()  # wgan_gp: λ
 
 
 class GAN(GenerativeModel):
@@ -74,7 +55,7 @@ class GAN(GenerativeModel):
                        e.g. nonsaturating: D minimises -E log D(x) - E log(1 - D(G(z))) (Goodfellow 2014,
                        eq. 1), G minimises -E log D(G(z)) (§3). `loss` picks minimax, nonsaturating,
                        least_squares (Mao 2017), wgan_clip (Arjovsky 2017) or wgan_gp (Gulrajani 2017):
-                       the table in this module's docstring, objectives/adversarial.py.
+                       the table of objectives/adversarial.py.
     """
 
     def __init__(self, config: GANConfig, x_shape: tuple[int, ...]):
@@ -93,9 +74,9 @@ class GAN(GenerativeModel):
         else:
             self.G = GeneratorMLP(config.z_dim, self.x_shape, config.hidden, config.layers)
             self.D = CriticMLP(self.x_shape, config.hidden, config.layers)
-        if config.n_critic < 0:
-            raise UserError(f"model.n_critic must be >= 0 (0: the protocol's default), got {config.n_critic}")
-        self.n_critic = config.n_critic or (5 if config.loss in WASSERSTEIN else 1)
+        self.L_D, self.L_G = adv.LOSSES[config.loss]  # the losses of the two players, at the table's scale
+        self.targets = adv.Targets(config.ls_a, config.ls_b, config.ls_c)
+        self.n_critic = config.n_critic or (5 if config.loss in adv.WASSERSTEIN else 1)
         self.phases = ("critic",) * self.n_critic + ("generator",)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -119,13 +100,11 @@ class GAN(GenerativeModel):
             real, fake = self.D(x), self.D(x_fake)  # (B,), (B,)
         else:
             real, fake = self.D(torch.cat([x, x_fake])).split(len(x))  # (B,), (B,): one pass
+        loss = self.L_D(real, fake, self.targets)
         if cfg.loss in ("minimax", "nonsaturating"):
-            loss = adv.minimax_discriminator_loss(real, fake)
             return {"loss": loss, "d_real": torch.sigmoid(real).mean(), "d_fake": torch.sigmoid(fake).mean()}
         if cfg.loss == "least_squares":
-            loss = adv.least_squares_discriminator_loss(real, fake, cfg.ls_a, cfg.ls_b)
             return {"loss": loss, "d_real": real.mean(), "d_fake": fake.mean()}
-        loss = adv.wasserstein_critic_loss(real, fake)
         terms = {"w1_estimate": -loss.detach()}  # E f(x) - E f(G(z))
         if cfg.loss == "wgan_gp":
             gp = adv.gradient_penalty(self.D, x, x_fake)
@@ -134,18 +113,9 @@ class GAN(GenerativeModel):
         return {"loss": loss, **terms}
 
     def generator_loss(self, n: int) -> dict[str, Tensor]:
-        cfg = self.config
         with frozen(self.D):
             fake = self.D(self.G(self.sample_z(n)))  # (B,): gradients reach G only
-        if cfg.loss == "minimax":
-            loss = adv.minimax_generator_loss(fake)
-        elif cfg.loss == "nonsaturating":
-            loss = adv.nonsaturating_generator_loss(fake)
-        elif cfg.loss == "least_squares":
-            loss = adv.least_squares_generator_loss(fake, cfg.ls_c)
-        else:
-            loss = adv.wasserstein_generator_loss(fake)
-        return {"loss": loss}
+        return {"loss": self.L_G(fake, self.targets)}
 
     # -- the contract
     def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:

@@ -40,6 +40,8 @@ class PPCA(GenerativeModel):
     is the exact -log p(x), so gradient training also works. log p(x) goes through the q × q matrix M only.
     """
 
+    likelihood = "gaussian"  # p(x|z) = N(Wz + μ, σ²I)
+
     def __init__(self, config: PPCAConfig, x_shape: tuple[int, ...]):
         super().__init__()
         self.config, self.x_shape = config, tuple(x_shape)
@@ -104,6 +106,15 @@ class PPCA(GenerativeModel):
     def decode(self, z: Tensor) -> Tensor:
         """E[x|z] = Wz + μ, shaped (N, *x_shape)."""
         return (z @ self.W.T + self.mu).view(-1, *self.x_shape)
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """E[x|z] = Wz + μ as one linear layer (T&B 1999, eq. 2), for the report's explorer (PortableDecoder)."""
+        linear = nn.utils.skip_init(nn.Linear, self.config.z_dim, self.mu.numel(), device=self.W.device,
+                                    dtype=self.W.dtype)  # no initial draw
+        with torch.no_grad():
+            linear.weight.copy_(self.W)  # (D, q)
+            linear.bias.copy_(self.mu)
+        return [linear]
 
     # -- the contract
     def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:

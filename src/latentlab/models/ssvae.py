@@ -70,6 +70,15 @@ class SSVAE(GenerativeModel):
         """E[x|y, z]: pixel probabilities, (N, *x_shape)."""
         return self.observation.mean(self.decoder(z, one_hot(y, self.n_classes, z))).view(-1, *self.x_shape)
 
+    @property
+    def likelihood(self) -> str:
+        """The observation model p(x|y, z): "bernoulli" or "gaussian"."""
+        return self.observation.likelihood
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The decoder network, whose layers the report's explorer evaluates (PortableDecoder)."""
+        return [self.decoder]
+
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ p(z) = N(0, I), (n, Z)."""
         return self.prior.sample(n, generator)

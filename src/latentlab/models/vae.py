@@ -71,6 +71,15 @@ class VAE(GenerativeModel):
         """E[x|z] (pixel probabilities for the Bernoulli decoder), shaped (N, *x_shape)."""
         return self.observation.mean(self.decoder(z)).view(-1, *self.x_shape)
 
+    @property
+    def likelihood(self) -> str:
+        """The observation model p(x|z): "bernoulli" or "gaussian"."""
+        return self.observation.likelihood
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The decoder network, whose layers the report's explorer evaluates (PortableDecoder)."""
+        return [self.decoder]
+
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z ~ p(z), (n, Z)."""
         return self.prior.sample(n, generator)

@@ -1,7 +1,7 @@
 /* latentlab: a run's decoder, from the layers of explorer.json, evaluated in the page (no library).
 
    E[x | z] = out(f_L(... f_1([z, one_hot(y)]))), the NumPy reference being evaluation/decoder_layers.py's
-   run_layers: float32 weights read into float64 numbers, z rounded to float32 first, activations flat
+   KINDS, one entry per layer kind there and one case in `compile` here: float32 weights read into float64 numbers, z rounded to float32 first, activations flat
    C·H·W arrays in PyTorch's row-major order, out = sigmoid (Bernoulli decoder) or identity (a mean).
    Inlined with explorer.js into one function scope by report.html.j2. */
 function floats(b64) {  // base64 of little-endian float32 -> Float64Array

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from latentlab.explorer_format import EXPLORER_FORMAT
 from latentlab.files import read_json
 from latentlab.reporting.page import fmt_bytes
 
-FORMAT = 1  # the explorer.json layout this page reads (evaluation/explorer.py writes it)
 MAX_DIM_SLIDERS = 10
 
 
@@ -24,8 +24,8 @@ def explorer_view(path: Path) -> dict | None:
     if not path.exists() and not path.is_symlink():
         return None
     data = read_json(path, todo="re-create it with `latentlab eval`")
-    if data.get("format") != FORMAT:
-        return {"reason": f"{path.name} has format {data.get('format')}, this version reads {FORMAT}: "
+    if data.get("format") != EXPLORER_FORMAT:
+        return {"reason": f"{path.name} has format {data.get('format')}, this version reads {EXPLORER_FORMAT}: "
                           "re-create it with `latentlab eval`"}
     if data.get("reason"):
         return {"reason": data["reason"]}

@@ -8,8 +8,9 @@ Tags, at the steps of metrics.jsonl:
   drawing grids left out; examples = train.batch_size per phase step (each draws its own batch).
 Every train.image_every steps and at the last one, from a fixed seed (the same z each time, so
 the grid shows the model change), for image data: `samples`, 64 draws x ~ p(x) (a latent-variable
-model: the decoder's means at z ~ p(z), as the top grid of `latentlab sample`, with a column per
-label y and a row per shared z for a conditional one), or `translations` for a translator: rows x, G(x), x_b, F(x_b) of
+model: the decoder's means at z ~ p(z), as the top grid of `latentlab sample`; for a conditional
+one E[x|y, z] with a row per label y and a column per shared z, as the conditional figure of
+evaluation/figures.py), or `translations` for a translator: rows x, G(x), x_b, F(x_b) of
 8 fixed training images per domain. 2-D points and tables get no images; the evaluation draws
 their figures. After an evaluation, `write_hparams` adds the config's scalars as
 hparams with the numbers of the results' first section as `eval/<section>/<metric>`.
@@ -35,7 +36,7 @@ from latentlab.fields import show
 from latentlab.models.base import ConditionalDecoder, Decoder, GenerativeModel, LatentPrior, Translator
 from latentlab.viz.grid import image_grid
 
-N_SAMPLES = 64  # an 8 x 8 grid; a conditional model: n_classes columns of 64 // n_classes rows
+N_SAMPLES = 64  # an 8 x 8 grid; a conditional model: n_classes rows of 64 // n_classes columns
 
 
 def summary_writer_class() -> type:
@@ -124,11 +125,12 @@ def progress_grid(model: GenerativeModel, examples: Batch, seed: int) -> tuple[s
                 rows = [x, model.translate(x=x), examples["x_b"], model.translate(x_b=examples["x_b"])]
                 return "translations", image_grid(torch.cat(rows), nrow=len(x))
             g = torch.Generator(device=device).manual_seed(seed)
-            if isinstance(model, LatentPrior) and isinstance(model, ConditionalDecoder):  # a column per label y,
-                rows, n_y = max(1, N_SAMPLES // model.n_classes), model.n_classes      # a row per shared style z
-                z = model.sample_z(rows, g).repeat_interleave(n_y, 0)  # (rows·Y, Z): z_0 Y times, then z_1, ...
-                y = torch.arange(n_y, device=device).repeat(rows)  # (rows·Y,): 0..Y-1 in every row
-                return "samples", image_grid(model.decode_given_y(z, y), nrow=n_y)
+            if isinstance(model, LatentPrior) and isinstance(model, ConditionalDecoder):  # a row per label y,
+                n_y = model.n_classes                                                  # a column per shared z
+                n_z = max(1, N_SAMPLES // n_y)
+                z = model.sample_z(n_z, g).repeat(n_y, 1)  # (Y·S, Z): z_0..z_{S-1} in every row
+                y = torch.arange(n_y, device=device).repeat_interleave(n_z)  # (Y·S,): label i along row i
+                return "samples", image_grid(model.decode_given_y(z, y), nrow=n_z)
             if isinstance(model, LatentPrior) and isinstance(model, Decoder):
                 return "samples", image_grid(model.decode(model.sample_z(N_SAMPLES, g)), nrow=8)
             return "samples", image_grid(model.sample(N_SAMPLES, generator=g), nrow=8)
