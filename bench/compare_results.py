@@ -47,6 +47,10 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "cyclegan_apple2orange_64": ("cyclegan_apple2orange_64", ["train.iterations=6", "model.ngf=4", "model.ndf=8",
                                                               "model.n_blocks=1", "train.batch_size=2",
                                                               "eval.figures=false"]),
+    # a pool of 2 fills at the first steps, so its random draws (which image to hand back) decide the numbers
+    "cyclegan_small_pool": ("cyclegan_apple2orange_64", ["train.iterations=6", "model.ngf=4", "model.ndf=8",
+                                                         "model.n_blocks=1", "train.batch_size=2", "model.pool_size=2",
+                                                         "eval.figures=false"]),
     "folder_vae": ("cs236_vae", ["data.name=\"folder\"", "data.path=\"{inputs}/folder\"", "data.binarize=\"none\"",
                                  "model.net=\"conv\"", "model.likelihood=\"gaussian\"", "train.iterations=30",
                                  "train.batch_size=8", "eval.protocol=\"test\"", "eval.reference=\"\"",
