@@ -157,6 +157,10 @@ class EvalConfig:
     chunk: int = positive_int(25_000)  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
     figures: bool = flag(True)
     n_samples: int = positive_int(2_000)  # samples2d: model samples per metric, and the size of each real draw of its floor
+    # samples_mnist and translation: the classifier's recipe ("quick" trains in seconds, for tests and quick
+    # budgets: its scores compare nothing) and the test images scored, the first n (of each domain), 0: all
+    classifier: str = choice("standard", "quick")
+    n_test: int = nonnegative_int(0)
 
     def broken_rules(self) -> Iterator[tuple[str, str]]:
         """(field, what it accepts) for each rule between fields these values break."""
