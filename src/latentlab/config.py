@@ -24,7 +24,7 @@ from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rul
                               show, strings, text)
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "build", "check_config",
-           "presets", "read_toml", "apply_overrides", "to_toml"]
+           "differences", "presets", "read_toml", "apply_overrides", "to_toml"]
 
 # generated 2-D distributions (data/toy2d.py): x is (N, 2), no labels, binarize must be "none"
 GENERATED = ("8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles", "pinwheel", "2spirals")
@@ -300,6 +300,18 @@ def _dataclass_from(cls: type, raw: Any, section: str) -> Any:
         raise ConfigError(f"'{section}' must be a section ([{section}]), got {show(raw)}")
     _reject_unknown(raw, [f.name for f in fields(cls)], where=f"[{section}]")
     return cls(**{f.name: check(f"{section}.{f.name}", raw[f.name], f) for f in fields(cls) if f.name in raw})
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{"section.key": (old value, new value)} for every leaf field of two configs that differs; the configs
+    of two different models differ as a whole ("model")."""
+    if type(old) is not type(new) or not dataclasses.is_dataclass(old):
+        return {} if old == new else {prefix or "config": (old, new)}
+    found = {}
+    for f in fields(old):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        found.update(differences(getattr(old, f.name), getattr(new, f.name), key))
+    return found
 
 
 # ----------------------------------------------------------------------------- writing
