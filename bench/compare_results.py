@@ -8,10 +8,9 @@ that sums round the same way every time), then keeps its results.json as OUT/<ca
 what may differ between two identical runs left out: times, the run directory's name and where
 a cached classifier sits. The feature classifiers are cached in OUT/cache, so a second `record`
 pointed at the same cache does not retrain them (their SHA-256 is still compared).
-A classifier trained by this very call and the same weights read back from the cache give
-features that differ in the seventh digit (FID 44.493767 against 44.493771 in the CycleGAN case):
-record with a warm cache on both sides (run `record` once before the "before" record, or reuse
-its cache), so that only the change under test is compared.
+The cache also keeps decoded image folders; record the "before" side with a warm cache too (run
+`record` once first), since older code decoded apple2orange into a channels-last layout on a cold
+cache, whose convolutions round differently (FID 44.493767 against 44.493771 in the CycleGAN case).
 The own-data cases read a small image folder and a table that `record` writes into OUT/inputs,
 the same bytes every time.
 

@@ -73,7 +73,7 @@ def test_classifier_is_cached_hashed_and_reproducible(data_root, tmp_path):
     data = ImageData(data.train_x[:1024], data.train_y[:1024], data.test_x[:500], data.test_y[:500], "mnist")
     recipe = replace(cm.QUICK, n_train=1024, batch_size=256)
     net, record = cm.feature_classifier(data, recipe, tmp_path / "a")
-    weights = tmp_path / "a" / f"{recipe.name}.safetensors"
+    weights = tmp_path / "a" / f"{cm.classifier_name(recipe)}.safetensors"
     assert not record["cached"] and record["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert 10.0 < record["test_accuracy"] <= 100.0
     again, cached = cm.feature_classifier(data, recipe, tmp_path / "a")

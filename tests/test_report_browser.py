@@ -285,6 +285,7 @@ def test_every_decoder_kind_on_one_comparison_page(browser, tmp_path):
 
 
 def test_pages_without_an_explorer_still_render(browser, runs, tmp_path):
+    from latentlab.checks import Check
     from latentlab.reporting.study import Section, Table, write_study_report
 
     run = runs("gan")
@@ -299,7 +300,7 @@ def test_pages_without_an_explorer_still_render(browser, runs, tmp_path):
                                intro="A study page keeps its tables, checks and figures, and has no script.",
                                sections=[Section("Numbers", "text", [Table(["model", "nelbo"], [["vae", 101.234]])],
                                                  [("the latent manifold", figure)],
-                                                 [{"name": "nelbo ok", "passed": True, "value": 101.2}])])
+                                                 [Check("nelbo ok", True, 101.2)])])
     html = open_page(browser, study)
     assert "<script" not in html and "This page: " in html
     screenshot(browser, "study-page")

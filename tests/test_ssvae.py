@@ -116,13 +116,13 @@ def test_accuracy_and_its_checks():
                                           ("d", "<=", 5.0)])
 
     def passed(**values):
-        return [c["passed"] for c in evaluate_checks(ref, values)]
+        return [c.passed for c in evaluate_checks(ref, values)]
 
     assert passed(a=11.0, b=2.0, c=5.0, d=5.0) == [True] * 4  # every bound is inclusive
     assert passed(a=11.01, b=3.01, c=4.99, d=5.01) == [False] * 4
     assert passed(a=8.99, b=1.99) == [False, False]  # below the lower bounds; c and d missing: skipped
     for key, metric in (("cs236_ssvae_gw0", "accuracy"), ("cs236_ssvae_gw1", "accuracy")):  # one check each
-        assert [c["name"].split()[0] for c in evaluate_checks(REFERENCES[key], {metric: 0.0})] == [metric]
+        assert [c.name.split()[0] for c in evaluate_checks(REFERENCES[key], {metric: 0.0})] == [metric]
 
 
 def test_labelled_stream_config_is_checked():

@@ -1,6 +1,7 @@
 """The GAN studies: gan-theory's parts (a)-(c) pass their checks with a few hundred steps, and both studies
 run end to end at the quick budget (the folders the rerun tests use; their numbers there are not meaningful)."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,7 +16,8 @@ def test_gan_theory_parts_a_to_c_pass_their_checks(tmp_path, one_thread):
     # measured (seeded, one thread): (a) log loss 0.029, squared losses 0.094 and 0.22 after 1,000 steps (the
     # squared losses pass 0.05 only with the standard budget's 4,000 steps of 2,048); (b) 0.0022 and
     # (c) 0.048 after 300 steps; an untrained network is off by 0.3-0.8 in each
-    b = dict(d_steps=1000, v_steps=300, seg_steps=300, batch=256, shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0))
+    b = dataclasses.replace(gan_theory.BUDGETS["quick"], d_steps=1000, v_steps=300, seg_steps=300, batch=256,
+                            shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0))
     s = Study("gan-theory", tmp_path, "test")
     a, _ = gan_theory.optimal_discriminators(s, b)
     log_loss, ls_01, ls_m11 = a.checks

@@ -2,6 +2,7 @@
 (nothing trained or evaluated again), a run whose config differs is refused with one line, and an interrupted
 run is resumed and ends with the numbers of the uninterrupted one."""
 
+import dataclasses
 import json
 import re
 
@@ -44,6 +45,14 @@ def bump_train_seed(toml: str) -> str:
 def test_every_study_has_a_quick_rerun_test_and_the_cli_budgets():
     assert set(STUDY_DATA) == set(studies())  # a new study declares its data here, and so is tested below
     assert all(tuple(m.run.budgets) == BUDGETS for m in studies().values())
+
+
+def test_every_budget_is_one_frozen_dataclass_of_its_study():
+    for name, module in studies().items():
+        kinds = {type(b) for b in module.run.budgets.values()}
+        assert len(kinds) == 1, (name, kinds)
+        kind = kinds.pop()
+        assert dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen, name
 
 
 @pytest.mark.parametrize("name", sorted(STUDY_DATA))

@@ -173,6 +173,7 @@ def test_report_rejects_a_folder_without_config(tmp_path):
 
 
 def test_study_report_embeds_tables_checks_and_figures(tmp_path):
+    from latentlab.checks import Check
     from latentlab.reporting.study import Section, Table, write_study_report
     from latentlab.viz.grid import image_grid, save_png
 
@@ -180,6 +181,6 @@ def test_study_report_embeds_tables_checks_and_figures(tmp_path):
     out = write_study_report(
         tmp_path / "report.html", name="demo", title="A study", budget="quick",
         sections=[Section("Numbers", "text <b>", [Table(["model", "nelbo"], [["vae", 101.234]], "t", "n")],
-                          [("a figure", png)], [{"name": "nelbo ok", "passed": True, "value": 101.2}])])
+                          [("a figure", png)], [Check("nelbo ok", True, 101.2)])])
     html = out.read_text()
     assert "101.23" in html and "text &lt;b&gt;" in html and "data:image/png;base64" in html and "✓" in html

@@ -24,7 +24,7 @@ from latentlab.fields import (DECAY, POSITIVE_INT, ConfigError, check, check_rul
                               show, strings, text)
 
 __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "TrainConfig", "build", "check_config",
-           "presets", "read_toml", "apply_overrides", "to_toml"]
+           "differences", "presets", "read_toml", "apply_overrides", "to_toml"]
 
 # generated 2-D distributions (data/toy2d.py): x is (N, 2), no labels, binarize must be "none"
 GENERATED = ("8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles", "pinwheel", "2spirals")
@@ -160,6 +160,10 @@ class EvalConfig:
     chunk: int = positive_int(25_000)  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
     figures: bool = flag(True)
     n_samples: int = positive_int(2_000)  # samples2d: model samples per metric, and the size of each real draw of its floor
+    # samples_mnist and translation: the classifier's recipe ("quick" trains in seconds, for tests and quick
+    # budgets: its scores compare nothing) and the test images scored, the first n (of each domain), 0: all
+    classifier: str = choice("standard", "quick")
+    n_test: int = nonnegative_int(0)
 
     def broken_rules(self) -> Iterator[tuple[str, str]]:
         """(field, what it accepts) for each rule between fields these values break."""
@@ -299,6 +303,18 @@ def _dataclass_from(cls: type, raw: Any, section: str) -> Any:
         raise ConfigError(f"'{section}' must be a section ([{section}]), got {show(raw)}")
     _reject_unknown(raw, [f.name for f in fields(cls)], where=f"[{section}]")
     return cls(**{f.name: check(f"{section}.{f.name}", raw[f.name], f) for f in fields(cls) if f.name in raw})
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{"section.key": (old value, new value)} for every leaf field of two configs that differs; the configs
+    of two different models differ as a whole ("model")."""
+    if type(old) is not type(new) or not dataclasses.is_dataclass(old):
+        return {} if old == new else {prefix or "config": (old, new)}
+    found = {}
+    for f in fields(old):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        found.update(differences(getattr(old, f.name), getattr(new, f.name), key))
+    return found
 
 
 # ----------------------------------------------------------------------------- writing

@@ -141,7 +141,9 @@ def read_folder(folder: Path, *, channels: int = 0, size: tuple[int, ...] = (), 
         x = cached["x"]
     else:
         channels, hw = resolve_settings(files, channels, size)
-        x = torch.from_numpy(np.stack([decode(p, channels, hw) for p in files]))  # (N, C, H, W) uint8
+        # (N, C, H, W) uint8, C-contiguous: stacking (C, H, W) views of (H, W, C) pixels keeps their channels-last
+        # strides, and a convolution rounds differently on that layout than on the cached copy read back later
+        x = torch.from_numpy(np.ascontiguousarray(np.stack([decode(p, channels, hw) for p in files])))
         if use_cache:
             cache.save_tensors("images", key, {"x": x}, meta={"folder": str(Path(folder).resolve())})
     y = torch.tensor(labels, dtype=torch.int64) if classes else None

@@ -8,31 +8,24 @@ IS    exp(E_x KL(p(y|x) ‖ p(y))) of the classifier's softmax (Salimans et al. 
 class frequencies   the share of samples whose most probable class is k; `class_tv` is their total
       variation distance ½Σ|f_k - f_k^test| to the test set's label frequencies
 
-Such scores compare only runs that share the feature network, so every result carries the
-network's name and the SHA-256 of its safetensors file. The trained weights are cached in
-`$LATENTLAB_CACHE` (default `~/.cache/latentlab`), keyed by the recipe and its seed; never in
-the data folder, which may be read-only and shared.
+Such scores compare only runs that share the feature network: it is trained once and cached with
+its SHA-256 (evaluation/cached_classifier.py), and every result carries its name and that hash.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from latentlab.checks import Check
 from latentlab.errors import UserError
-from latentlab.files import atomic_path, atomic_write, read_json
+from latentlab.evaluation.cached_classifier import PenultimateFeatures, Recipe, cached_classifier
 
-ARCHITECTURE = 1  # bump when MNISTClassifier or the training loop changes: part of the cache key
+ARCHITECTURE = 1  # bump when MNISTClassifier or the training loop (cached_classifier.py) changes: part of the cache key
 
 
 class MNISTClassifier(nn.Module):
@@ -56,66 +49,15 @@ class MNISTClassifier(nn.Module):
         return self.head(self.body(x))  # (B, 10) logits
 
 
-class PenultimateFeatures(nn.Module):
-    """A classifier's penultimate features as torchmetrics' FID and KID `feature` module expects: images in,
-    (N, d) out. Any classifier with `features(x)` and `num_features` serves (MNIST digits, image domains)."""
-
-    def __init__(self, classifier: nn.Module):
-        super().__init__()
-        self.classifier, self.num_features = classifier, classifier.num_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.classifier.features(x)
+# ≈ 99.2 % test accuracy (measured: see the study reports); the one every result should use
+STANDARD = Recipe(epochs=3, n_train=60_000, batch_size=128)
+QUICK = Recipe(epochs=1, n_train=5_000, batch_size=128)  # seconds; for tests and the quick budget only, not for comparing models
+RECIPES = {"standard": STANDARD, "quick": QUICK}  # eval.classifier
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How the feature classifier is trained: Adam with a one-cycle schedule over `epochs` passes of
-    the first `n_train` training images (grey, pixel/255), batches of `batch_size`, one seed."""
-
-    seed: int = 0
-    epochs: int = 3
-    n_train: int = 60_000
-    batch_size: int = 128
-    max_lr: float = 3e-3
-
-    @property
-    def name(self) -> str:
-        return f"mnist-classifier-a{ARCHITECTURE}-seed{self.seed}-e{self.epochs}-n{self.n_train}"
-
-
-STANDARD = Recipe()  # ≈ 99.2 % test accuracy (measured: see the study reports); the one every result should use
-QUICK = Recipe(epochs=1, n_train=5_000)  # seconds; for tests and the quick budget only, not for comparing models
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LATENTLAB_CACHE") or Path.home() / ".cache" / "latentlab")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def train_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> MNISTClassifier:
-    """The classifier trained by `recipe` on images x (N, 1, 28, 28) in [0, 1] and labels y (N,)."""
-    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
-        torch.manual_seed(recipe.seed)
-        net = MNISTClassifier().to(x.device)
-        x, y = x[: recipe.n_train], y[: recipe.n_train]
-        steps_per_epoch = len(x) // recipe.batch_size
-        opt = torch.optim.Adam(net.parameters(), lr=recipe.max_lr / 25)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.max_lr, total_steps=recipe.epochs * steps_per_epoch)
-        g = torch.Generator().manual_seed(recipe.seed)
-        net.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(x), generator=g).to(x.device)
-            for idx in order[: steps_per_epoch * recipe.batch_size].view(steps_per_epoch, -1):
-                loss = F.cross_entropy(net(x[idx]), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-    return net.eval()
+def classifier_name(recipe: Recipe) -> str:
+    """The cache key of the feature classifier trained by `recipe`."""
+    return f"mnist-classifier-a{ARCHITECTURE}-seed{recipe.seed}-e{recipe.epochs}-n{recipe.n_train}"
 
 
 @torch.no_grad()
@@ -134,25 +76,8 @@ def feature_classifier(data, recipe: Recipe = STANDARD, cache_dir: Path | None =
     if data.name != "mnist" or data.train_y is None or tuple(data.train_x.shape[1:]) != (1, 28, 28):
         raise UserError(f"the feature classifier is trained on MNIST (1×28×28, labelled); got \"{data.name}\" "
                         f"{tuple(data.train_x.shape[1:])}: set data.name = \"mnist\" and data.image_size = []")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    weights, record_path = folder / f"{recipe.name}.safetensors", folder / f"{recipe.name}.json"
-    net = MNISTClassifier().to(data.train_x.device)
-    if weights.exists() and record_path.exists():
-        record = read_json(record_path, todo=f"delete it and {weights} to train the classifier again")
-        if sha256(weights) != record.get("sha256"):
-            raise UserError(f"{weights} does not match the SHA-256 in {record_path}; delete both to retrain it")
-        net.load_state_dict(load_file(weights, device=str(data.train_x.device)))
-        return net.eval(), {**record, "path": str(weights), "cached": True}
-    t0 = time.perf_counter()
-    net = train_classifier(data.train_x, data.train_y, recipe)
-    train_s = time.perf_counter() - t0
-    with atomic_path(weights) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    record = {"name": recipe.name, "recipe": asdict(recipe), "sha256": sha256(weights),
-              "test_accuracy": test_accuracy(net, data.test_x, data.test_y), "train_s": round(train_s, 1),
-              "torch": torch.__version__, "threads": torch.get_num_threads()}
-    atomic_write(record_path, json.dumps(record, indent=2))
-    return net, {**record, "path": str(weights), "cached": False}
+    return cached_classifier(classifier_name(recipe), MNISTClassifier, data.train_x, data.train_y, recipe,
+                             accuracy=lambda net: test_accuracy(net, data.test_x, data.test_y), cache_dir=cache_dir)
 
 
 @torch.no_grad()
@@ -206,9 +131,14 @@ def model_samples(model, n: int, seed: int, chunk: int = 2_000) -> dict[str, Ten
     return {"samples": torch.cat([model.sample(min(chunk, n - i), generator=g) for i in range(0, n, chunk)]).clamp(0, 1)}
 
 
-def samples_mnist_protocol(model, data, config, recipe: Recipe = STANDARD, cache_dir: Path | None = None) -> dict:
-    """eval.protocol = "samples_mnist": sample_quality of as many model samples as test images, beside the floor."""
-    classifier, record = feature_classifier(data, recipe, cache_dir)
+def samples_mnist_protocol(model, data, config, recipe: Recipe | None = None, cache_dir: Path | None = None) -> dict:
+    """eval.protocol = "samples_mnist": sample_quality of as many model samples as test images, beside the floor.
+    The classifier's recipe is eval.classifier's unless `recipe` is given; eval.n_test > 0 scores the first n test images."""
+    classifier, record = feature_classifier(data, recipe or RECIPES[config.eval.classifier], cache_dir)
+    reference_set = "MNIST test set"
+    if config.eval.n_test:
+        data = replace(data, test_x=data.test_x[: config.eval.n_test], test_y=data.test_y[: config.eval.n_test])
+        reference_set = f"the first {len(data.test_x):,} images of the MNIST test set"
     n, seed = len(data.test_x), config.train.seed
     sections, freqs = {}, {}
     for kind, x in model_samples(model, n, seed).items():
@@ -220,9 +150,9 @@ def samples_mnist_protocol(model, data, config, recipe: Recipe = STANDARD, cache
     sections["floor"] = floor
     titles = {"samples": f"x ~ p(x), {n:,} samples vs the test set", "decoder_means": f"E[x|z], z ~ p(z), {n:,}",
               "floor": f"real: {n:,} training images vs the test set (the floor)"}
-    protocol = {"name": "samples_mnist", "n_samples": n, "seed": seed, "reference_set": "MNIST test set",
+    protocol = {"name": "samples_mnist", "n_samples": n, "seed": seed, "reference_set": reference_set,
                 "classifier": {k: record[k] for k in ("name", "sha256", "test_accuracy", "recipe")}}
-    checks = [{"name": f"feature classifier test accuracy ≥ 99 % ({record['name']})",
-               "passed": record["test_accuracy"] >= 99.0, "value": record["test_accuracy"]}]
+    checks = [Check(f"feature classifier test accuracy ≥ 99 % ({record['name']})", record["test_accuracy"] >= 99.0,
+                    record["test_accuracy"])]
     return {"protocol": protocol, "sections": sections, "section_titles": {k: titles[k] for k in sections},
             "reference": None, "checks": checks, "class_freq": freqs}

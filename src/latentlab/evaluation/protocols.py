@@ -23,6 +23,8 @@ The user's own images (data/own.py) get each bound in bits per dimension too (bp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
@@ -67,15 +69,15 @@ def evaluate(model: GenerativeModel, data: Data, config: Config, quiet: bool = T
     if ev.protocol == "samples2d":  # 2-D sample metrics beside their real-vs-real floors
         from latentlab.evaluation.samples2d import samples2d_protocol
 
-        return samples2d_protocol(model, data, config)
+        return recorded(samples2d_protocol(model, data, config))
     if ev.protocol == "samples_mnist":  # classifier-feature FID, IS, class frequencies beside the real floor
         from latentlab.evaluation.classifier_metrics import samples_mnist_protocol
 
-        return samples_mnist_protocol(model, data, config)
+        return recorded(samples_mnist_protocol(model, data, config))
     if ev.protocol == "translation":  # classifier success, FID/KID, cycle errors beside their references
         from latentlab.evaluation.translation_metrics import translation_protocol
 
-        return translation_protocol(model, data, config)
+        return recorded(translation_protocol(model, data, config))
     common = dict(iwae_k=ev.iwae_k, iwae_repeats=ev.iwae_repeats, chunk=ev.chunk, quiet=quiet)
     if len(ev.iwae_k) != len(ev.iwae_repeats):
         raise UserError("eval.iwae_k and eval.iwae_repeats must have the same length")
@@ -123,12 +125,17 @@ def evaluate(model: GenerativeModel, data: Data, config: Config, quiet: bool = T
     for name, values in sections.items():
         mono = monotone_iwae_check(values)
         if mono:
-            checks.append({**mono, "name": f"{titles[name]}: {mono['name']}"})
+            checks.append(replace(mono, name=f"{titles[name]}: {mono.name}"))
     reference = None if ref is None else {
         "name": ev.reference, "source": ref.source, "note": ref.note,
         "values": {k: list(v) for k, v in ref.values.items()}}
-    return {"protocol": protocol, "sections": sections, "section_titles": titles, "reference": reference,
-            "checks": checks}
+    return recorded({"protocol": protocol, "sections": sections, "section_titles": titles, "reference": reference,
+                     "checks": checks})
+
+
+def recorded(results: dict) -> dict:
+    """A protocol's results as results.json keeps them: each Check as {"name", "passed", "value"}."""
+    return {**results, "checks": [c.as_dict() for c in results["checks"]]}
 
 
 def _add_bits_per_dim(sections: dict, dims: int, config: Config, model: GenerativeModel) -> str:

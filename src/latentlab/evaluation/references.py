@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from latentlab.checks import Check
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -50,7 +52,7 @@ REFERENCES = {
 }
 
 
-def evaluate_checks(ref: Reference, values: dict[str, float]) -> list[dict]:
+def evaluate_checks(ref: Reference, values: dict[str, float]) -> list[Check]:
     """Each acceptance check of `ref` against our `values` (missing metrics are skipped)."""
     out = []
     for metric, op, *args in ref.checks:
@@ -59,22 +61,22 @@ def evaluate_checks(ref: Reference, values: dict[str, float]) -> list[dict]:
         v = values[metric]
         if op == "within":
             centre, tol = args
-            out.append({"name": f"{metric} within {centre} ± {tol}", "passed": abs(v - centre) <= tol, "value": v})
+            out.append(Check(f"{metric} within {centre} ± {tol}", abs(v - centre) <= tol, v))
         elif op == "between":
             lo, hi = args
-            out.append({"name": f"{metric} in [{lo}, {hi}]", "passed": lo <= v <= hi, "value": v})
+            out.append(Check(f"{metric} in [{lo}, {hi}]", lo <= v <= hi, v))
         elif op == ">=":
-            out.append({"name": f"{metric} ≥ {args[0]}", "passed": v >= args[0], "value": v})
+            out.append(Check(f"{metric} ≥ {args[0]}", v >= args[0], v))
         else:
-            out.append({"name": f"{metric} ≤ {args[0]}", "passed": v <= args[0], "value": v})
+            out.append(Check(f"{metric} ≤ {args[0]}", v <= args[0], v))
     return out
 
 
-def monotone_iwae_check(values: dict[str, float]) -> dict | None:
+def monotone_iwae_check(values: dict[str, float]) -> Check | None:
     """-IWAE-k must not increase with k (Burda et al. 2016, Thm. 1; in expectation, so Monte Carlo noise could break it)."""
     ks = sorted(int(k.split("_")[1]) for k in values if k.startswith("-iwae_"))
     if len(ks) < 2:
         return None
     seq = [values[f"-iwae_{k}"] for k in ks]
     ok = all(b <= a for a, b in zip(seq, seq[1:]))
-    return {"name": f"-IWAE-k non-increasing in k ({', '.join(map(str, ks))})", "passed": ok, "value": seq[-1]}
+    return Check(f"-IWAE-k non-increasing in k ({', '.join(map(str, ks))})", ok, seq[-1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from latentlab.checks import Check
 from latentlab.data import toy2d
 from latentlab.errors import UserError
 from latentlab.evaluation.sample_metrics import (BANDWIDTHS, FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, N_PROJ,
@@ -48,14 +49,14 @@ def samples2d_protocol(model, data, config) -> dict:
                               f"(floor: {seed + REAL_SEED_OFFSET + 1})",
                 "model_sampling": f"model.sample({n * MODEL_DRAWS}), torch.Generator seeded {seed}",
                 "mmd_bandwidths": list(BANDWIDTHS), "sw_directions": N_PROJ}
-    checks = [{"name": "energy distance within 2× its real-vs-real floor",
-               "passed": samples["energy"] <= 2 * floor["energy"], "value": samples["energy"] / floor["energy"]}]
+    checks = [Check("energy distance within 2× its real-vs-real floor", samples["energy"] <= 2 * floor["energy"],
+                    samples["energy"] / floor["energy"])]
     if mixture is not None:
         k = len(mixture.means)
-        checks += [{"name": f"all {k} modes covered in every draw of {n}", "passed": samples["modes_covered"] == k,
-                    "value": samples["modes_covered"]},
-                   {"name": "≥ 90 % of samples within 3σ of a mode", "passed": samples["within_3sigma"] >= 0.9,
-                    "value": samples["within_3sigma"]}]
+        checks += [Check(f"all {k} modes covered in every draw of {n}", samples["modes_covered"] == k,
+                         samples["modes_covered"]),
+                   Check("≥ 90 % of samples within 3σ of a mode", samples["within_3sigma"] >= 0.9,
+                         samples["within_3sigma"])]
         if isinstance(model, NoiseConditionalScore):
             samples.update(score_errors(model, mixture, n, real))
             protocol["score_err_levels"] = {f"{t:g}": float(model.sigmas[nearest_level(model.sigmas, t)])

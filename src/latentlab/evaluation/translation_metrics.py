@@ -13,30 +13,26 @@ Each distance stands beside two references: the untranslated images (test X agai
 real against real (two seeded halves of one test domain). No Inception network is used: its
 weights cannot be downloaded here, and such scores compare only runs that share the feature
 network, so every result carries the classifier's name and the SHA-256 of its weights. The
-weights are cached in `$LATENTLAB_CACHE` (evaluation/classifier_metrics.py), keyed by the
+weights are cached in `$LATENTLAB_CACHE` (evaluation/cached_classifier.py), keyed by the
 dataset, the resolution and the recipe.
 """
 
 from __future__ import annotations
 
-import json
-import time
 import warnings
-from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from latentlab.checks import Check
 from latentlab.data.batcher import as_float
 from latentlab.data.handoff import Data
-from latentlab.errors import UserError
-from latentlab.evaluation.classifier_metrics import PenultimateFeatures, default_cache_dir, sha256
-from latentlab.files import atomic_path, atomic_write, read_json
+from latentlab.evaluation.cached_classifier import PenultimateFeatures, Recipe, cached_classifier
+from latentlab.objectives.cycle import l1_per_pixel
 
-ARCHITECTURE = 1  # bump when DomainClassifier or the training loop changes: part of the cache key
+ARCHITECTURE = 1  # bump when DomainClassifier or the training loop (cached_classifier.py) changes: part of the cache key
 
 
 class DomainClassifier(nn.Module):
@@ -62,47 +58,21 @@ class DomainClassifier(nn.Module):
         return self.head(self.body(x))  # (B, 2) logits
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How the domain classifier is trained: Adam with a one-cycle schedule over `epochs` passes of
-    both training domains (centre-cropped to the evaluation size, mirrored at random), one seed."""
-
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 32
-    max_lr: float = 3e-3
-
-    def name(self, data_name: str, size: int) -> str:
-        return f"{data_name}-domain-classifier-a{ARCHITECTURE}-{size}px-seed{self.seed}-e{self.epochs}"
+STANDARD = Recipe(epochs=10, batch_size=32)  # the one every result should use
+QUICK = Recipe(epochs=2, batch_size=32)  # seconds; for tests and the quick budget only, not for comparing models
+RECIPES = {"standard": STANDARD, "quick": QUICK}  # eval.classifier
 
 
-STANDARD = Recipe()  # the one every result should use
-QUICK = Recipe(epochs=2)  # seconds; for tests and the quick budget only, not for comparing models
+def classifier_name(recipe: Recipe, data_name: str, size: int, n_train: int) -> str:
+    """The cache key of the domain classifier trained by `recipe` on n_train images of `data_name` at size × size."""
+    return f"{data_name}-domain-classifier-a{ARCHITECTURE}-{size}px-seed{recipe.seed}-e{recipe.epochs}-n{n_train}"
 
 
-def train_domain_classifier(x: Tensor, y: Tensor, recipe: Recipe = STANDARD) -> DomainClassifier:
-    """The classifier trained by `recipe` on images x (N, C, H, W) in [0, 1] (or uint8) and domain labels y (N,) in {0, 1}."""
-    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
-        torch.manual_seed(recipe.seed)
-        net = DomainClassifier(x.shape[1]).to(x.device)
-        batch = min(recipe.batch_size, len(x))
-        steps_per_epoch = len(x) // batch
-        opt = torch.optim.Adam(net.parameters(), lr=recipe.max_lr / 25)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.max_lr, total_steps=recipe.epochs * steps_per_epoch)
-        g = torch.Generator().manual_seed(recipe.seed)
-        net.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(x), generator=g).to(x.device)
-            for idx in order[: steps_per_epoch * batch].view(steps_per_epoch, -1):
-                xb = as_float(x[idx])
-                flip = (torch.rand(len(idx), generator=g) < 0.5).to(x.device)  # mirror half the batch
-                xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-                loss = F.cross_entropy(net(xb), y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-    return net.eval()
+def mirrored_pixels(x: Tensor, g: torch.Generator) -> Tensor:
+    """A training batch as the domain classifier sees it: pixels in [0, 1], half the images (drawn with g) mirrored."""
+    x = as_float(x)
+    flip = (torch.rand(len(x), generator=g) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 @torch.no_grad()
@@ -113,36 +83,22 @@ def domain_of(classifier: DomainClassifier, x: Tensor, chunk: int = 64) -> Tenso
 
 def domain_classifier(data: Data, recipe: Recipe = STANDARD,
                       cache_dir: Path | None = None) -> tuple[DomainClassifier, dict]:
-    """The classifier of `recipe` for two-domain `data`, on its images as the model sees them (centre-cropped
-    to data.crop), trained once, then cached.
+    """The classifier of `recipe` for two-domain `data`, on its images as the model sees them (size × size,
+    centre-cropped to data.crop), trained once, then cached.
 
-    The record: name, recipe, test accuracy, sha256 of the weights file, its path, training seconds,
-    and whether this call found it in the cache.
+    It is trained on both training domains with domain labels y in {0, 1} (mirrored_pixels). The record:
+    name, recipe, test accuracy, sha256 of the weights file, its path, training seconds, and whether this
+    call found it in the cache.
     """
     data.domains("train")  # a one-line error unless the labels are 0 (X) and 1 (Y)
-    train_x, size = data.centred(data.train_x), data.x_shape[-1]
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    name = recipe.name(data.name, size) + f"-n{len(train_x)}"
-    weights, record_path = folder / f"{name}.safetensors", folder / f"{name}.json"
-    device = train_x.device
-    if weights.exists() and record_path.exists():
-        record = read_json(record_path, todo=f"delete it and {weights} to train the classifier again")
-        if sha256(weights) != record.get("sha256"):
-            raise UserError(f"{weights} does not match the SHA-256 in {record_path}; delete both to retrain it")
-        net = DomainClassifier(train_x.shape[1]).to(device)
-        net.load_state_dict(load_file(weights, device=str(device)))
-        return net.eval(), {**record, "path": str(weights), "cached": True}
-    t0 = time.perf_counter()
-    net = train_domain_classifier(train_x, data.train_y, recipe)
-    train_s = time.perf_counter() - t0
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(weights) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    accuracy = 100.0 * float((domain_of(net, data.test_x) == data.test_y.to(device)).double().mean())
-    record = {"name": name, "recipe": asdict(recipe), "sha256": sha256(weights), "test_accuracy": accuracy,
-              "train_s": round(train_s, 1), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    atomic_write(record_path, json.dumps(record, indent=2))
-    return net, {**record, "path": str(weights), "cached": False}
+    train_x, test_x, size = data.centred(data.train_x), data.test_x, data.x_shape[-1]
+
+    def accuracy(net: DomainClassifier) -> float:
+        return 100.0 * float((domain_of(net, test_x) == data.test_y.to(test_x.device)).double().mean())
+
+    return cached_classifier(classifier_name(recipe, data.name, size, len(train_x)),
+                             partial(DomainClassifier, train_x.shape[1]), train_x, data.train_y, recipe,
+                             accuracy=accuracy, augment=mirrored_pixels, cache_dir=cache_dir)
 
 
 @torch.no_grad()
@@ -181,11 +137,6 @@ def translate_all(model, chunk: int = 16, **images: Tensor) -> Tensor:
     return torch.cat([model.translate(**{key: xb.float()}) for xb in x.split(chunk)])
 
 
-def l1(a: Tensor, b: Tensor) -> float:
-    """‖a - b‖₁ as a mean over pixels (both in [0, 1])."""
-    return float((a - b).abs().mean())
-
-
 def translation_quality(model, classifier: DomainClassifier, x: Tensor, y: Tensor, seed: int = 0) -> dict:
     """The sections of the translation protocol for test images x (domain X) and y (domain Y)."""
     G_x, F_y = translate_all(model, x=x), translate_all(model, x_b=y)  # (N_X, C, H, W), (N_Y, C, H, W)
@@ -196,20 +147,25 @@ def translation_quality(model, classifier: DomainClassifier, x: Tensor, y: Tenso
     y1, y2 = halves(y, seed + 1)
     return {
         "X_to_Y": {"success": share(G_x, 1), **distances(classifier, G_x, y, seed=seed),
-                   "cycle_l1": l1(F_G_x, x), "identity_l1": l1(G_y, y)},
+                   "cycle_l1": float(l1_per_pixel(F_G_x, x)), "identity_l1": float(l1_per_pixel(G_y, y))},
         "Y_to_X": {"success": share(F_y, 0), **distances(classifier, F_y, x, seed=seed),
-                   "cycle_l1": l1(G_F_y, y), "identity_l1": l1(F_x, x)},
+                   "cycle_l1": float(l1_per_pixel(G_F_y, y)), "identity_l1": float(l1_per_pixel(F_x, x))},
         "untranslated": {"X_as_Y": share(x, 1), "Y_as_X": share(y, 0), **distances(classifier, x, y, seed=seed)},
         "real_X": distances(classifier, x1, x2, seed=seed),
         "real_Y": distances(classifier, y1, y2, seed=seed),
     }
 
 
-def translation_protocol(model, data, config, recipe: Recipe = STANDARD, cache_dir: Path | None = None) -> dict:
-    """eval.protocol = "translation": translation_quality on the test domains, beside its references."""
+def translation_protocol(model, data, config, recipe: Recipe | None = None, cache_dir: Path | None = None) -> dict:
+    """eval.protocol = "translation": translation_quality on the test domains, beside its references.
+    The classifier's recipe is eval.classifier's unless `recipe` is given; eval.n_test > 0 scores the
+    first n test images of each domain."""
     x, y = data.domains("test")
+    if config.eval.n_test:
+        x, y = x[: config.eval.n_test], y[: config.eval.n_test]
+    x, y = x.contiguous(), y.contiguous()  # decoded images may arrive channels-last: one layout, one rounding
     size = x.shape[-1]
-    classifier, record = domain_classifier(data, recipe, cache_dir)
+    classifier, record = domain_classifier(data, recipe or RECIPES[config.eval.classifier], cache_dir)
     seed = config.train.seed
     sections = translation_quality(model, classifier, x, y, seed)
     titles = {"X_to_Y": f"G: X -> Y, {len(x)} test images of X (FID, KID against test Y)",
@@ -225,14 +181,10 @@ def translation_protocol(model, data, config, recipe: Recipe = STANDARD, cache_d
                 "classifier": {k: record[k] for k in ("name", "sha256", "test_accuracy", "recipe")}}
     fwd, bwd, raw = sections["X_to_Y"], sections["Y_to_X"], sections["untranslated"]
     checks = [
-        {"name": "translation success ≥ 80 %: G(x) classified as Y", "passed": fwd["success"] >= 80.0,
-         "value": fwd["success"]},
-        {"name": "translation success ≥ 80 %: F(y) classified as X", "passed": bwd["success"] >= 80.0,
-         "value": bwd["success"]},
-        {"name": "FID(G(x), Y) ≤ ½ FID(X, Y) untranslated", "passed": fwd["fid"] <= 0.5 * raw["fid"],
-         "value": fwd["fid"]},
-        {"name": "FID(F(y), X) ≤ ½ FID(Y, X) untranslated", "passed": bwd["fid"] <= 0.5 * raw["fid"],
-         "value": bwd["fid"]},
+        Check("translation success ≥ 80 %: G(x) classified as Y", fwd["success"] >= 80.0, fwd["success"]),
+        Check("translation success ≥ 80 %: F(y) classified as X", bwd["success"] >= 80.0, bwd["success"]),
+        Check("FID(G(x), Y) ≤ ½ FID(X, Y) untranslated", fwd["fid"] <= 0.5 * raw["fid"], fwd["fid"]),
+        Check("FID(F(y), X) ≤ ½ FID(Y, X) untranslated", bwd["fid"] <= 0.5 * raw["fid"], bwd["fid"]),
     ]
     return {"protocol": protocol, "sections": sections, "section_titles": titles, "reference": None,
             "checks": checks}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latentlab.checks import Check
 from latentlab.files import atomic_write
 from latentlab.reporting.page import ENV, data_uri, fmt_number, with_page_size
 
@@ -27,7 +28,7 @@ class Section:
     text: str = ""
     tables: list[Table] = field(default_factory=list)
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, png path)
-    checks: list = field(default_factory=list)  # studies.Check, or {"name", "passed", "value"}
+    checks: list[Check] = field(default_factory=list)
 
 
 def write_study_report(out: Path, *, name: str, title: str, budget: str, sections: list[Section],
@@ -40,7 +41,7 @@ def write_study_report(out: Path, *, name: str, title: str, budget: str, section
                         "rows": [[fmt_number(c) if not isinstance(c, str) else c for c in r] for r in t.rows]}
                        for t in s.tables],
             "figures": [{"caption": c, "uri": data_uri(Path(p).read_bytes())} for c, p in s.figures],
-            "checks": [_check_view(c if isinstance(c, dict) else vars(c)) for c in s.checks],
+            "checks": [_check_view(c) for c in s.checks],
         }
         for s in sections
     ]
@@ -49,6 +50,5 @@ def write_study_report(out: Path, *, name: str, title: str, budget: str, section
     return atomic_write(out, with_page_size(html))
 
 
-def _check_view(c: dict) -> dict:
-    return {"name": c["name"], "passed": bool(c["passed"]),
-            "value": None if c.get("value") is None else fmt_number(c["value"])}
+def _check_view(c: Check) -> dict:
+    return {"name": c.name, "passed": bool(c.passed), "value": None if c.value is None else fmt_number(c.value)}

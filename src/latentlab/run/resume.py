@@ -14,9 +14,9 @@ values changed at which step.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+from latentlab.config import differences
 from latentlab.errors import UserError
 
 RESUMABLE = {  # section.key that a resumed run applies from its checkpoint's step on; all of eval too
@@ -28,20 +28,9 @@ RESUMABLE = {  # section.key that a resumed run applies from its checkpoint's st
 HEADER = "# resumed at step "
 
 
-def changes(old: Any, new: Any, prefix: str = "") -> dict[str, tuple[Any, Any]]:
-    """{"section.key": (old value, new value)} for every leaf field of two configs that differs."""
-    if type(old) is not type(new) or not dataclasses.is_dataclass(old):
-        return {} if old == new else {prefix or "config": (old, new)}
-    found = {}
-    for f in dataclasses.fields(old):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        found.update(changes(getattr(old, f.name), getattr(new, f.name), key))
-    return found
-
-
 def check_resume(old: Any, new: Any, run: Any) -> dict[str, tuple[Any, Any]]:
     """The changes of `new` over the run's config `old`; a change the checkpoint cannot take is a UserError."""
-    found = changes(old, new)
+    found = differences(old, new)
     refused = [k for k in found if k not in RESUMABLE and not k.startswith("eval.")]
     if refused:
         listed = ", ".join(f"{k} ({_show(found[k][0])} -> {_show(found[k][1])})" for k in refused)

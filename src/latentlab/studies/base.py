@@ -1,42 +1,36 @@
 """What every study shares: the budget check, the thread setting, train / resume / reuse of its runs with
-a config check, an atomic summary.json, the report (its time in the pages' one duration format) and `Check`.
+a config check, an atomic summary.json and the report (its time in the pages' one duration format).
 
-A study is a body `(s: Study, b: Budget) -> Path` under `@study(name, BUDGETS)`; the decorator gives it
-the public signature `run(out, budget, *, data_dir=None, device=None, quiet=False) -> Path` (the report).
+A study is a body `(s: Study, b: Budget) -> Path` under `@study(name, BUDGETS)`: `Budget` is the study's
+own frozen dataclass of what its budgets change, and BUDGETS maps "quick", "standard" and "full" to one
+each. The decorator gives the body the public signature
+`run(out, budget, *, data_dir=None, device=None, quiet=False) -> Path` (the report).
 Rerunning a study into the same folder reuses each finished run whose config is identical, resumes an
 unfinished one from its newest checkpoint, and refuses (one line, exit 2) a run whose config differs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from latentlab import api
-from latentlab.config import Config
+from latentlab.checks import Check
+from latentlab.config import Config, differences
 from latentlab.errors import UserError
 from latentlab.registry import load_config
-from latentlab.reporting.page import fmt_seconds
 from latentlab.reporting.study import Section, write_study_report
 from latentlab.files import atomic_write, make_dir
+from latentlab.reporting.page import fmt_seconds
 from latentlab.run import Run
-
-@dataclass(frozen=True)
-class Check:
-    """One acceptance check; summaries and reports keep it as {"name", "passed", "value"}."""
-
-    name: str
-    passed: bool
-    value: float | None = None
 
 
 @contextmanager
@@ -159,19 +153,20 @@ def train_or_reuse(run: Run, preset: str, overrides: list[str], *, evaluate: boo
 
 
 def first_difference(have: Config, want: Config) -> tuple[str, Any, Any] | None:
-    """The first key (as `section.field`) whose value differs between two configs, with both values.
-    The description is prose, not a setting: it may change between versions without changing a run."""
-    for section in ("model", "data", "train", "eval"):
-        a, b = getattr(have, section), getattr(want, section)
-        for f in fields(b):
-            if getattr(a, f.name, None) != getattr(b, f.name):
-                return f"{section}.{f.name}", getattr(a, f.name, None), getattr(b, f.name)
+    """The first key (as `section.field`) whose value differs between two configs, with both values (for two
+    different models: their names). The description is prose, not a setting: it may change between versions
+    without changing a run."""
+    for key, (a, b) in differences(have, want).items():
+        if key == "model":  # the configs of two different models
+            return "model.name", a.name, b.name
+        if key != "description":
+            return key, a, b
     return None
 
 
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Check):
-        return dataclasses.asdict(obj)
+        return obj.as_dict()
     if isinstance(obj, Path):
         return str(obj)
     return float(obj)  # numpy and torch scalars

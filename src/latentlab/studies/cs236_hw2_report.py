@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from latentlab.checks import Check
 from latentlab.data.handoff import prepare
 from latentlab.reporting.study import Section, Table
 from latentlab.run import Run
-from latentlab.studies.base import Check
 from latentlab.studies.cs236_hw2_figures import beta_curves, beta_gallery
 
 BOUNDS = ("nelbo", "kl", "rec", "-iwae_1", "-iwae_10", "-iwae_100", "-iwae_1000")

@@ -1,13 +1,13 @@
 """CycleGAN on apple2orange (docs/protocols.md, section E): train the translators, then judge them
 without Inception weights.
 
-Trains G: X -> Y (apples to oranges) and F: Y -> X through `latentlab.api.train`, then scores the
-test images with the translation protocol (evaluation/translation_metrics.py): a domain
+Trains G: X -> Y (apples to oranges) and F: Y -> X through `latentlab.api.train`, whose evaluation
+scores the test images with the translation protocol (evaluation/translation_metrics.py): a domain
 classifier trained here gives the share of translations it assigns to the target domain and the
 features of FID and KID, each beside the untranslated images and real against real; plus the
 cycle and identity errors. The checks: translation success ≥ 80 % both ways, and each
-direction's FID at most half the untranslated FID. The page shows the rows x -> G(x) -> F(G(x))
-and y -> F(y) -> G(F(y)) and the loss curves of both phases.
+direction's FID at most half the untranslated FID. The page shows the run's numbers and checks, its
+rows x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y)) and the loss curves of both phases.
 
 Budgets: quick = 2 iterations of a tiny translator at 16 px, scored on 16 test images per domain
 with the quick classifier (the tests); standard = `cyclegan_apple2orange_64` (64 px, ngf 16,
@@ -17,53 +17,58 @@ paper's recipe at 256 px (GPU work).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from latentlab.checks import Check
 from latentlab.data.handoff import prepare
-from latentlab.evaluation import translation_metrics as tm
-from latentlab.evaluation.figures import translation_rows
 from latentlab.reporting.study import Section, Table
-from latentlab.studies.base import Check, Study, study
+from latentlab.studies.base import Study, study
 
-BUDGETS = {  # preset, overrides, the classifier's recipe, test images per domain (0: all)
-    "quick": dict(preset="cyclegan_apple2orange_64", recipe=tm.QUICK, n_test=16,
-                  overrides=("train.iterations=2", "train.batch_size=1", "data.image_size=[18, 18]", "data.crop=16",
-                             "model.ngf=4", "model.n_blocks=1", "model.ndf=4", "model.n_layers=2",
-                             "model.pool_size=2", "train.log_every=1")),
-    "standard": dict(preset="cyclegan_apple2orange_64", recipe=tm.STANDARD, n_test=0, overrides=()),
-    "full": dict(preset="cyclegan_apple2orange", recipe=tm.STANDARD, n_test=0, overrides=()),
+
+@dataclass(frozen=True)
+class Budget:
+    """The preset and its overrides (the translation protocol's included: eval.classifier, eval.n_test)."""
+
+    preset: str
+    overrides: tuple[str, ...] = ()
+
+
+BUDGETS = {
+    "quick": Budget("cyclegan_apple2orange_64",
+                    ("train.iterations=2", "train.batch_size=1", "data.image_size=[18, 18]", "data.crop=16",
+                     "model.ngf=4", "model.n_blocks=1", "model.ndf=4", "model.n_layers=2", "model.pool_size=2",
+                     "train.log_every=1", 'eval.classifier="quick"', "eval.n_test=16")),
+    "standard": Budget("cyclegan_apple2orange_64"),
+    "full": Budget("cyclegan_apple2orange"),
 }
 
 
 @study("cyclegan", BUDGETS)
-def run(s: Study, b: dict) -> Path:
-    """Train (or reuse) the translators, score them and write the study page; returns its path."""
-    trained = s.run("cyclegan", b["preset"], ['eval.protocol="none"', *b["overrides"]])
-    config = trained.config
-    model = s.model(trained)
-    data = prepare(config, s.data_dir, next(model.parameters()).device)
-    x, y = data.domains("test")
-    if b["n_test"]:
-        x, y = x[: b["n_test"]], y[: b["n_test"]]
-    classifier, record = tm.domain_classifier(data, b["recipe"])
-    sections = tm.translation_quality(model, classifier, x, y, seed=config.train.seed)
-    fwd, bwd, raw = sections["X_to_Y"], sections["Y_to_X"], sections["untranslated"]
-    checks = [Check("translation success ≥ 80 %: G(x) classified as oranges", fwd["success"] >= 80.0, fwd["success"]),
-              Check("translation success ≥ 80 %: F(y) classified as apples", bwd["success"] >= 80.0, bwd["success"]),
-              Check("FID(G(x), oranges) ≤ ½ FID(apples, oranges)", fwd["fid"] <= 0.5 * raw["fid"], fwd["fid"]),
-              Check("FID(F(y), apples) ≤ ½ FID(oranges, apples)", bwd["fid"] <= 0.5 * raw["fid"], bwd["fid"])]
+def run(s: Study, b: Budget) -> Path:
+    """Train (or reuse) the translators, read their translation protocol and write the study page; returns its path."""
+    trained = s.run("cyclegan", b.preset, b.overrides)
+    config, results = trained.config, trained.results
+    sections, record = results["sections"], results["protocol"]["classifier"]
+    checks = [Check.from_dict(c) for c in results["checks"]]
+    n_x, n_y = scored_images(config, s.data_dir)
+    size = results["protocol"]["resolution"]
     figures = trained.figures_dir
-    rows = translation_rows(model, data.domains("test"), figures / "translations.png")
+    fwd, bwd, raw = sections["X_to_Y"], sections["Y_to_X"], sections["untranslated"]
     s.log(f"success G {fwd['success']:.1f} %, F {bwd['success']:.1f} %; FID G {fwd['fid']:.2f}, F {bwd['fid']:.2f}, "
           f"untranslated {raw['fid']:.2f}; classifier {record['test_accuracy']:.1f} %")
-    summary = {"run": str(trained.path), "step": config.train.iterations, "resolution": data.x_shape[-1],
-               "n_test": [len(x), len(y)], "sections": sections, "checks": checks,
-               "features": "a domain classifier trained here, not Inception: no pretrained weights can be "
-                           "downloaded, and these scores compare only runs sharing this classifier",
-               "classifier": {k: record[k] for k in ("name", "sha256", "test_accuracy", "recipe")}}
+    summary = {"run": str(trained.path), "step": results["step"], "resolution": size, "n_test": [n_x, n_y],
+               "sections": sections, "checks": checks, "features": results["protocol"]["features"],
+               "classifier": record}
     return s.finish(summary, title="CycleGAN: apples to oranges and back",
-                    sections=_sections(sections, checks, record, rows, figures, len(x), len(y)),
-                    intro=_intro(config, data.x_shape[-1]))
+                    sections=_sections(sections, checks, record, figures, n_x, n_y), intro=_intro(config, size))
+
+
+def scored_images(config, data_dir) -> tuple[int, int]:
+    """How many test images of each domain the protocol scored (the first eval.n_test of each, 0: all)."""
+    test_y = prepare(config, data_dir, "cpu").test_y
+    counts = [int((test_y == domain).sum()) for domain in (0, 1)]
+    return tuple(min(c, config.eval.n_test) if config.eval.n_test else c for c in counts)
 
 
 def _intro(config, size: int) -> str:
@@ -75,7 +80,7 @@ def _intro(config, size: int) -> str:
             "classifier trained by latentlab judges instead; its scores compare only runs sharing it.")
 
 
-def _sections(q: dict, checks, record: dict, rows: Path, figures: Path, n_x: int, n_y: int) -> list[Section]:
+def _sections(q: dict, checks: list[Check], record: dict, figures: Path, n_x: int, n_y: int) -> list[Section]:
     fwd, bwd, raw = q["X_to_Y"], q["Y_to_X"], q["untranslated"]
     dist = Table(["images", "against", "success %", "FID", "KID", "KID sd"], [
         ["G(x), apples translated", "test oranges", fwd["success"], fwd["fid"], fwd["kid"], fwd["kid_sd"]],
@@ -93,6 +98,6 @@ def _sections(q: dict, checks, record: dict, rows: Path, figures: Path, n_x: int
     return [
         Section("Numbers", tables=[dist, cycle], checks=checks),
         Section("Translations", text="Each row: a test apple, G(apple), F(G(apple)); then a test orange, "
-                                     "F(orange), G(F(orange)).", figures=[("translations", rows)]),
+                                     "F(orange), G(F(orange)).", figures=[("translations", figures / "translations.png")]),
         Section("Training", figures=[("loss curves per phase", figures / "loss_curves.png")]),
     ]

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from latentlab.checks import Check
 from latentlab.models.scalar_vae import ScalarVAE, ScalarVAEConfig, elbo, kl_to_posterior, log_joint, log_px
 from latentlab.probability import LOG_2PI
 from latentlab.reporting.study import Section, Table
-from latentlab.studies.base import Check, Study, study
+from latentlab.studies.base import Study, study
 from latentlab.viz.elbo import elbo_figure
 
 VARIANTS = {"linear": 1.5, "tanh": 1.5, "square": 1.0}  # decoder f -> the θ* that generates the data

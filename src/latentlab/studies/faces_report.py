@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from latentlab.checks import Check
 from latentlab.reporting.study import Section, Table
-from latentlab.studies.base import Check
 from latentlab.studies.faces_geometry import bend, chord_plane, face_samples, project
 from latentlab.viz import faces as viz
 

@@ -2,8 +2,8 @@
 them, scored without Inception weights (docs/protocols.md, section D).
 
 Every model is trained with `latentlab train` (presets gan_mnist, wgan_clip_mnist, wgan_gp_mnist;
-cs236_vae for the VAE), then 10,000 samples of each are scored by a classifier trained here with a
-fixed seed (evaluation/classifier_metrics.py): the Fréchet distance of its penultimate features to
+cs236_vae for the VAE), whose evaluation (eval.protocol = "samples_mnist") scores 10,000 samples of
+each with a classifier trained here with a fixed seed (evaluation/classifier_metrics.py): the Fréchet distance of its penultimate features to
 the test set, its Inception score and the class frequencies. The floor is a 10,000-image training
 sample scored the same way. The Wasserstein objectives take five critic steps per generator step,
 so they get a fifth of the generator iterations: every objective gets about the same compute.
@@ -15,23 +15,39 @@ one single-thread process per core (studies.run_parallel).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from latentlab.data.datasets import load_images
-from latentlab.data.root import data_root
+from latentlab.checks import Check
+from latentlab.data.handoff import prepare
 from latentlab.evaluation import classifier_metrics as cm
+from latentlab.registry import load_config
 from latentlab.reporting.study import Section, Table
+from latentlab.run import Run
 from latentlab.run.metrics import read_metrics
 from latentlab.studies import parallel_workers, run_parallel
-from latentlab.studies.base import Check, Study, study
+from latentlab.studies.base import Study, study
 from latentlab.viz import adversarial as fig
 from latentlab.viz.figures import loss_curves
 
-BUDGETS = {  # iterations of the one-critic-step objectives, of the five-step ones, of the VAE; samples scored
-    "quick": dict(recipe=cm.QUICK, iterations=10, wgan_iterations=2, vae_iterations=20, n=300),
-    "standard": dict(recipe=cm.STANDARD, iterations=5000, wgan_iterations=1000, vae_iterations=10_000, n=10_000),
-    "full": dict(recipe=cm.STANDARD, iterations=20_000, wgan_iterations=5_000, vae_iterations=20_000, n=10_000),
+
+@dataclass(frozen=True)
+class Budget:
+    """Generator iterations of the one-critic-step objectives, of the five-step ones and of the VAE; the
+    samples_mnist protocol's classifier (eval.classifier) and test images scored (eval.n_test, 0: all)."""
+
+    iterations: int
+    wgan_iterations: int
+    vae_iterations: int
+    classifier: str = "standard"
+    n_test: int = 0
+
+
+BUDGETS = {
+    "quick": Budget(10, 2, 20, classifier="quick", n_test=300),
+    "standard": Budget(5000, 1000, 10_000),
+    "full": Budget(20_000, 5_000, 20_000),
 }
 OBJECTIVES = {  # name -> (preset, overrides)
     "minimax": ("gan_mnist", ["model.loss=minimax"]),
@@ -40,59 +56,81 @@ OBJECTIVES = {  # name -> (preset, overrides)
     "wgan_clip": ("wgan_clip_mnist", []),
     "wgan_gp": ("wgan_gp_mnist", []),
 }
+VAE = ("cs236_vae", ['eval.reference=""'])
 IS_TARGET = 8.5
+LABELS = {"vae.samples": "VAE: x ~ p(x|z) (Bernoulli draws)", "vae.decoder_means": "VAE: E[x|z]"}
 
 
 @study("gan-mnist", BUDGETS)
-def run(s: Study, b: dict) -> Path:
-    """Train the five objectives and the VAE, score their samples with the classifier; returns the report's path."""
-    workers = parallel_workers(s.device, s.threads, len(OBJECTIVES) + 1)
-    bars = not s.quiet and workers == 1  # progress bars of parallel workers would overwrite each other
-    train = partial(s.run, evaluate=False, quiet=not bars)  # a bound method of a dataclass: it pickles
-    jobs, iterations = {}, {}  # the costliest first, so that the workers finish together
-    for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip", "vae"):
-        preset, overrides = OBJECTIVES.get(name, ("cs236_vae", []))
-        its = iterations[name] = b["vae_iterations" if name == "vae" else
-                                   "wgan_iterations" if name.startswith("wgan") else "iterations"]
-        jobs[name] = (train, (name, preset, [*overrides, f"train.iterations={its}", f"train.checkpoint_every={its}"]))
-    s.log(f"training {len(jobs)} models in {workers} process(es) of {s.threads} thread(s)")
-    trained = run_parallel(jobs, workers=workers, threads=s.threads)
-    trained = {name: trained[name] for name in [*OBJECTIVES, "vae"]}
-    data = load_images("mnist", data_root(s.data_dir))  # the runs first: a changed config is refused at once
-    t0 = time.perf_counter()
-    classifier, record = cm.feature_classifier(data, b["recipe"])
+def run(s: Study, b: Budget) -> Path:
+    """Train the five objectives and the VAE, each scored by its samples_mnist protocol; returns the report's path."""
+    data = prepare(load_config("gan_mnist")[0], s.data_dir, "cpu")  # MNIST as the presets see it
+    t0 = time.perf_counter()  # the classifier once, before the runs: each run's protocol reads it from the cache
+    _, record = cm.feature_classifier(data, cm.RECIPES[b.classifier])
     classifier_s = time.perf_counter() - t0
+    workers = parallel_workers(s.device, s.threads, len(OBJECTIVES) + 1)
+    trained, iterations = train_all(s, b, workers)
 
-    scores, freqs, grids, rows = {}, {}, [], []
-    labels = {"vae.samples": "VAE: x ~ p(x|z) (Bernoulli draws)", "vae.decoder_means": "VAE: E[x|z]"}
+    scores, freqs, grids, rows, checks = {}, {}, [], [], {}
     for name, run in trained.items():
-        its, train_s = iterations[name], read_metrics(run.metrics_path)[-1]["time"]  # training seconds
-        model = s.model(run)
-        for kind, x in cm.model_samples(model, b["n"], seed=0).items():
+        its, train_s, results = iterations[name], read_metrics(run.metrics_path)[-1]["time"], run.results
+        checks.update({c["name"]: Check.from_dict(c) for c in results["checks"]})  # one classifier: one check
+        samples = cm.model_samples(s.model(run), 100, seed=0)
+        for kind, q in results["sections"].items():
+            if kind == "floor":
+                continue
             key = name if name != "vae" else f"vae.{kind}"
-            q = cm.sample_quality(classifier, x.cpu(), data.test_x, data.test_y)
-            freqs[labels.get(key, key)] = q.pop("class_freq")
+            freqs[LABELS.get(key, key)] = results["class_freq"][kind]
             scores[key] = {**q, "train_s": round(train_s, 1), "iterations": its}
-            grids.append((labels.get(key, key), x[:100].cpu()))
-            rows.append([labels.get(key, key), q["fid"], f"{q['is']:.2f} ± {q['is_sd']:.2f}", q["class_tv"],
+            grids.append((LABELS.get(key, key), samples[kind].cpu()))
+            rows.append([LABELS.get(key, key), q["fid"], f"{q['is']:.2f} ± {q['is_sd']:.2f}", q["class_tv"],
                          q["min_class_freq"], its, round(train_s)])
-    floor = cm.real_floor(classifier, data, b["n"])
-    freqs["real (training images)"] = floor.pop("class_freq")
+    results = trained["vae"].results  # every run scores the same floor: one classifier, seed and n
+    floor, n = results["sections"]["floor"], results["protocol"]["n_samples"]
+    freqs["real (training images)"] = results["class_freq"]["floor"]
     scores["floor"] = floor
     rows.append(["real: training images (the floor)", floor["fid"], f"{floor['is']:.2f} ± {floor['is_sd']:.2f}",
                  floor["class_tv"], floor["min_class_freq"], "-", "-"])
     grids.append(("real: training images", data.train_x[:100]))
+    checks = [*checks.values(), *study_checks(scores)]
+    section = Section("Sample quality", _text(b, record, classifier_s, n, workers, s.threads),
+                      [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "class TV ↓", "min class share",
+                              "iterations", "train s"], rows)], _figures(s, trained, grids, freqs), checks)
+    summary = {"classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores, "class_freq": freqs,
+               "checks": checks, "torch_threads": s.threads, "workers": workers}
+    return s.finish(summary, title="GAN objectives on MNIST, scored by a classifier of our own", sections=[section],
+                    intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))
 
+
+def train_all(s: Study, b: Budget, workers: int) -> tuple[dict[str, Run], dict[str, int]]:
+    """Every model trained (or reused) and scored by its samples_mnist protocol, in `workers` processes."""
+    bars = not s.quiet and workers == 1  # progress bars of parallel workers would overwrite each other
+    train = partial(s.run, quiet=not bars)  # a bound method of a dataclass: it pickles
+    scoring = ['eval.protocol="samples_mnist"', f'eval.classifier="{b.classifier}"', f"eval.n_test={b.n_test}",
+               "eval.figures=false"]
+    jobs, iterations = {}, {}  # the costliest first, so that the workers finish together
+    for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip", "vae"):
+        preset, overrides = OBJECTIVES.get(name, VAE)
+        its = iterations[name] = (b.vae_iterations if name == "vae" else
+                                  b.wgan_iterations if name.startswith("wgan") else b.iterations)
+        jobs[name] = (train, (name, preset, [*overrides, *scoring, f"train.iterations={its}",
+                                             f"train.checkpoint_every={its}"]))
+    s.log(f"training {len(jobs)} models in {workers} process(es) of {s.threads} thread(s)")
+    trained = run_parallel(jobs, workers=workers, threads=s.threads)
+    return {name: trained[name] for name in [*OBJECTIVES, "vae"]}, iterations
+
+
+def study_checks(scores: dict[str, dict]) -> list[Check]:
+    """The study's own checks, beside the runs': the best objective's IS, and an FID for every objective."""
     gan_is = {k: scores[k]["is"] for k in OBJECTIVES}
     best = max(gan_is, key=gan_is.get)
-    checks = [
-        Check(f"feature classifier test accuracy ≥ 99 % ({record['name']})", record["test_accuracy"] >= 99.0,
-              record["test_accuracy"]),
-        Check(f"at least one objective reaches a classifier IS ≥ {IS_TARGET} (best: {best})",
-              gan_is[best] >= IS_TARGET, gan_is[best]),
-        Check("the classifier-feature FID is reported for all five objectives", all(k in scores for k in OBJECTIVES),
-              len([k for k in OBJECTIVES if k in scores])),
-    ]
+    return [Check(f"at least one objective reaches a classifier IS ≥ {IS_TARGET} (best: {best})",
+                  gan_is[best] >= IS_TARGET, gan_is[best]),
+            Check("the classifier-feature FID is reported for all five objectives",
+                  all(k in scores for k in OBJECTIVES), len([k for k in OBJECTIVES if k in scores]))]
+
+
+def _figures(s: Study, trained: dict[str, Run], grids: list, freqs: dict) -> list[tuple[str, Path]]:
     figures = [("100 samples of each model (no selection) and 100 training images",
                 fig.image_panels(grids, s.out / "samples.png", ncols=4)),
                ("the classifier's class frequencies of the samples (dotted: 1/10)",
@@ -101,19 +139,16 @@ def run(s: Study, b: dict) -> Path:
         records = read_metrics(run.metrics_path)
         if records:
             figures.append((f"{name}: training curves", loss_curves(records, s.out / f"curves_{name}.png")))
-    text = (f"{b['n']:,} samples per model against the {len(data.test_x):,} test images. Classifier {record['name']}: "
-            f"test accuracy {record['test_accuracy']:.2f} %, SHA-256 {record['sha256']}, "
+    return figures
+
+
+def _text(b: Budget, record: dict, classifier_s: float, n: int, workers: int, threads: int) -> str:
+    return (f"{n:,} samples per model against {n:,} test images (each run's samples_mnist protocol). Classifier "
+            f"{record['name']}: test accuracy {record['test_accuracy']:.2f} %, SHA-256 {record['sha256']}, "
             f"{'found in the cache' if record['cached'] else f'trained in {classifier_s:.0f} s'} "
             f"({record['path']}). FID uses its 128 penultimate ReLU features, IS its softmax (10 splits); "
             "class TV is the total variation between the sample's class frequencies and the test labels'. "
-            f"GANs: {b['iterations']} generator iterations for minimax, non-saturating and least squares "
-            f"(one critic step each), {b['wgan_iterations']} for the Wasserstein objectives (five critic steps each); "
-            f"VAE: cs236_vae for {b['vae_iterations']} iterations. Trained in {workers} process(es) of {s.threads} "
+            f"GANs: {b.iterations} generator iterations for minimax, non-saturating and least squares "
+            f"(one critic step each), {b.wgan_iterations} for the Wasserstein objectives (five critic steps each); "
+            f"VAE: cs236_vae for {b.vae_iterations} iterations. Trained in {workers} process(es) of {threads} "
             "torch thread(s) each.")
-    section = Section("Sample quality", text,
-                      [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "class TV ↓", "min class share",
-                              "iterations", "train s"], rows)], figures, checks)
-    summary = {"classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores, "class_freq": freqs,
-               "checks": checks, "torch_threads": s.threads, "workers": workers}
-    return s.finish(summary, title="GAN objectives on MNIST, scored by a classifier of our own", sections=[section],
-                    intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))

@@ -18,31 +18,52 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from latentlab.checks import Check
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mode_stats
 from latentlab.nn import MLP
 from latentlab.objectives import adversarial as adv
 from latentlab.reporting.study import Section, Table
+from latentlab.studies.base import Study, study
 from latentlab.run.metrics import read_metrics
-from latentlab.studies.base import Check, Study, study
 from latentlab.viz import adversarial as fig
 
 MIXTURES = ("8gaussians", "25gaussians")  # the datasets of (d): the two 2-D mixtures whose modes are known exactly
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Adam steps of (a)'s discriminators, (b)'s and (c)'s critics, and their batch; (b)'s shifts μ, (c)'s θ;
+    (d)'s generator iterations, checkpoint spacing, samples scored per checkpoint and data overrides."""
+
+    d_steps: int
+    v_steps: int
+    seg_steps: int
+    batch: int
+    shifts: tuple[float, ...]
+    thetas: tuple[float, ...]
+    toy_iterations: int
+    toy_every: int
+    n_eval: int
+    toy_data: tuple[str, ...] = ()
+
+
 BUDGETS = {
-    "quick": dict(d_steps=30, v_steps=30, batch=256, shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0), seg_steps=40,
-                  toy_iterations=20, toy_every=10, n_eval=500, toy_data=["data.n_train=2000", "data.n_test=500"]),
-    "standard": dict(d_steps=4000, v_steps=1500, batch=2048, shifts=(0.0, 1.0, 2.0, 3.0, 4.0),
-                     thetas=(-1.5, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 1.5), seg_steps=600,
-                     toy_iterations=3000, toy_every=250, n_eval=2000, toy_data=[]),
-    "full": dict(d_steps=8000, v_steps=4000, batch=4096, shifts=tuple(np.arange(0, 4.01, 0.5).tolist()),
-                 thetas=(-1.5, -1.0, -0.75, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.5), seg_steps=2000,
-                 toy_iterations=20000, toy_every=1000, n_eval=2000, toy_data=[]),
+    "quick": Budget(d_steps=30, v_steps=30, seg_steps=40, batch=256, shifts=(0.0, 2.0), thetas=(-1.0, 0.5, 1.0),
+                    toy_iterations=20, toy_every=10, n_eval=500, toy_data=("data.n_train=2000", "data.n_test=500")),
+    "standard": Budget(d_steps=4000, v_steps=1500, seg_steps=600, batch=2048, shifts=(0.0, 1.0, 2.0, 3.0, 4.0),
+                       thetas=(-1.5, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 1.5),
+                       toy_iterations=3000, toy_every=250, n_eval=2000),
+    "full": Budget(d_steps=8000, v_steps=4000, seg_steps=2000, batch=4096, shifts=tuple(np.arange(0, 4.01, 0.5).tolist()),
+                   thetas=(-1.5, -1.0, -0.75, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.5),
+                   toy_iterations=20000, toy_every=1000, n_eval=2000),
 }
 GRID = torch.linspace(-8, 8, 4001, dtype=torch.float64)  # quadrature and plotting grid
 NOT_NEGLIGIBLE = 0.02  # the error of (a) is measured where ½(p_data + p_g) ≥ this density
@@ -93,7 +114,7 @@ def train_discriminator(p, q, loss: str, steps: int, batch: int, seed: int = 0) 
     return net.eval()
 
 
-def optimal_discriminators(s: Study, b: dict) -> tuple[Section, dict]:
+def optimal_discriminators(s: Study, b: Budget) -> tuple[Section, dict]:
     """(a): the learned D for three losses against their formulas."""
     p, q = p_data(), p_g(0.0, 1.5)
     dp, dq = p.log_prob(GRID).exp(), q.log_prob(GRID).exp()  # (G,)
@@ -103,7 +124,7 @@ def optimal_discriminators(s: Study, b: dict) -> tuple[Section, dict]:
               "ls_m11": ("squared loss, a=-1, b=1", r"$(b\,p_{data}+a\,p_g)/(p_{data}+p_g)$", -1.0, 1.0, False)}
     rows, panels, results, checks = [], [], {}, []
     for key, (title, label, a, bb, sigmoid) in losses.items():
-        net = train_discriminator(p, q, key, b["d_steps"], b["batch"])
+        net = train_discriminator(p, q, key, b.d_steps, b.batch)
         with torch.no_grad():
             out_ = net(GRID.float()[:, None]).squeeze(-1).double()
         learned = torch.sigmoid(out_) if sigmoid else out_
@@ -120,21 +141,21 @@ def optimal_discriminators(s: Study, b: dict) -> tuple[Section, dict]:
                                   mask[lim].numpy(), s.out / "optimal_discriminator.png")
     x_range = GRID[mask]
     text = (f"p_data = ½N(-1.5, 0.5²) + ½N(1, 0.7²), p_g = N(0, 1.5²). An MLP 1-128-128-1 (SiLU) is trained for "
-            f"{b['d_steps']} Adam steps (3e-3, cosine decay) on {b['batch']} fresh draws of each density per step. "
+            f"{b.d_steps} Adam steps (3e-3, cosine decay) on {b.batch} fresh draws of each density per step. "
             f"The error is the maximum over the grid points where ½(p_data + p_g) ≥ {NOT_NEGLIGIBLE} "
             f"(x in [{float(x_range.min()):.2f}, {float(x_range.max()):.2f}]).")
     return Section("(a) The optimal discriminator", text, [Table(["loss", "formula D*", "max |D - D*|"], rows)],
                    [("learned D (dashed) against the formula (solid); densities shaded", path)], checks), results
 
 
-def minimax_value(s: Study, b: dict) -> tuple[Section, dict]:
+def minimax_value(s: Study, b: Budget) -> tuple[Section, dict]:
     """(b): V(D_learned, G) against 2·JS - log 4 for p_g = N(μ, 1)."""
     p = p_data()
     lp = p.log_prob(GRID)
     rows, values, exacts = [], [], []
-    for mu in b["shifts"]:
+    for mu in b.shifts:
         q = p_g(mu, 1.0)
-        net = train_discriminator(p, q, "log", b["v_steps"], b["batch"])
+        net = train_discriminator(p, q, "log", b.v_steps, b.batch)
         with torch.no_grad():
             logits = net(GRID.float()[:, None]).squeeze(-1).double()
         v = trapezoid(lp.exp() * -torch.nn.functional.softplus(-logits)) + \
@@ -145,9 +166,9 @@ def minimax_value(s: Study, b: dict) -> tuple[Section, dict]:
         exacts.append(exact)
         rows.append([f"{mu:g}", js, exact, v, v - exact])
     gap = float(np.abs(np.array(values) - np.array(exacts)).max())
-    path = fig.value_vs_js(np.array(b["shifts"]), np.array(values), np.array(exacts), s.out / "minimax_value.png")
+    path = fig.value_vs_js(np.array(b.shifts), np.array(values), np.array(exacts), s.out / "minimax_value.png")
     text = (f"p_data as in (a), p_g = N(μ, 1). For each μ a log-loss discriminator is trained as in (a), for "
-            f"{b['v_steps']} steps; "
+            f"{b.v_steps} steps; "
             "V(D, G) = E_p_data log D + E_p_g log(1 - D) is then integrated by quadrature (no sampling noise), "
             "as is JS. V(D, G) ≤ V(D*, G) for every D, so the gap is how far the learned D is from the optimum.")
     check = Check("(b) |V(D_learned, G) - (2·JS - log 4)| ≤ 0.02 nats for every μ", gap <= 0.02, gap)
@@ -192,13 +213,13 @@ def train_segment_critic(theta: float, kind: str, steps: int, seed: int = 0) -> 
     return net.eval()
 
 
-def parallel_segments(s: Study, b: dict) -> tuple[Section, dict]:
+def parallel_segments(s: Study, b: Budget) -> tuple[Section, dict]:
     """(c): W1 and JS of the parallel segments, exact and estimated, with their θ-gradients."""
     rows, w1_est, js_est, g_w1, g_js, checks = [], [], [], [], [], []
     worst = 0.0
-    for theta in b["thetas"]:
-        critic = train_segment_critic(theta, "critic", b["seg_steps"])
-        disc = train_segment_critic(theta, "discriminator", b["seg_steps"])
+    for theta in b.thetas:
+        critic = train_segment_critic(theta, "critic", b.seg_steps)
+        disc = train_segment_critic(theta, "discriminator", b.seg_steps)
         torch.manual_seed(1)
         t = torch.tensor(theta, requires_grad=True)
         x0, xt = segment_draws(t, 20_000)
@@ -219,14 +240,14 @@ def parallel_segments(s: Study, b: dict) -> tuple[Section, dict]:
             worst = max(worst, rel)
         rows.append([f"{theta:g}", abs(theta), gp_optimum(theta), float(w1), rel, float(dw1), math.log(2), js, float(djs)])
     checks.append(Check(f"(c) the critic's W1 estimate within 10 % of |θ| for every |θ| ≥ 0.5 "
-                        f"(here up to {max(map(abs, b['thetas'])):g})", worst <= 0.10, worst))
-    thetas = np.array(b["thetas"])
+                        f"(here up to {max(map(abs, b.thetas)):g})", worst <= 0.10, worst))
+    thetas = np.array(b.thetas)
     path = fig.segments(thetas, {"W1 estimate (WGAN-GP critic)": np.array(w1_est),
                                  "JS estimate (log-loss discriminator)": np.array(js_est)},
                         {r"$d\hat W_1/d\theta$ (critic)": np.array(g_w1),
                          r"$d\hat{JS}/d\theta$ (discriminator)": np.array(g_js)}, s.out / "parallel_segments.png")
     text = (f"For each θ a critic (WGAN-GP, λ = 10) and a log-loss discriminator (MLPs 2-64-64-1, ReLU) are trained "
-            f"for {b['seg_steps']} Adam steps (1e-3, β = (0.5, 0.9)) on 256 fresh draws of each segment per step. "
+            f"for {b.seg_steps} Adam steps (1e-3, β = (0.5, 0.9)) on 256 fresh draws of each segment per step. "
             "Ŵ(θ) = E f(µ₀) - E f(µ_θ) and ĴS = (V(D) + log 4)/2 on 20,000 fresh draws; their derivatives in θ by "
             "autograd through x_θ = (θ, u) with the networks fixed — the signal a generator at θ would receive. "
             "The penalty is soft, so the critic's optimum is |θ|(1 + |θ|/2λ), not |θ| (see gp_optimum).")
@@ -237,7 +258,7 @@ def parallel_segments(s: Study, b: dict) -> tuple[Section, dict]:
         {"w1_worst_rel_err": worst, "w1_estimates": w1_est, "js_estimates": js_est, "dw1": g_w1, "djs": g_js}
 
 
-def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
+def mode_collapse(s: Study, b: Budget) -> tuple[Section, dict]:
     """(d): three objectives on 8 and 25 Gaussians through `latentlab train`, modes covered over training."""
     curves, finals, panels, rows, times = {}, {}, {}, [], {}
     for dataset in MIXTURES:
@@ -245,14 +266,14 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
         curves[dataset] = {}
         for loss, (preset, extra) in TOY_OBJECTIVES.items():
             run = s.run(f"{loss}-{dataset}", preset,
-                        [f"data.name={dataset}", f"train.iterations={b['toy_iterations']}",
-                         f"train.checkpoint_every={b['toy_every']}", *b["toy_data"], *extra], evaluate=False)
+                        [f"data.name={dataset}", f"train.iterations={b.toy_iterations}",
+                         f"train.checkpoint_every={b.toy_every}", *b.toy_data, *extra], evaluate=False)
             times[f"{loss}-{dataset}"] = read_metrics(run.metrics_path)[-1]["time"]  # its training seconds
             steps, modes = [], []
             for step, checkpoint in run.checkpoints().items():
                 model = run.load_model(s.device, checkpoint=checkpoint)
                 with torch.no_grad():
-                    x = model.sample(b["n_eval"], generator=torch.Generator(device=next(model.parameters()).device)
+                    x = model.sample(b.n_eval, generator=torch.Generator(device=next(model.parameters()).device)
                                      .manual_seed(0)).cpu()
                 stats = mode_stats(x, mixture)
                 steps.append(step)
@@ -267,15 +288,15 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
     figures = [("modes covered over training (from the checkpoints)",
                 fig.modes_over_training(curves, n_modes, s.out / "modes_over_training.png"))]
     for dataset in MIXTURES:
-        figures.append((f"{dataset}: {b['n_eval']} samples at the end of training (+: the modes)",
+        figures.append((f"{dataset}: {b.n_eval} samples at the end of training (+: the modes)",
                         fig.scatter_panels(panels[dataset], toy2d.mixture(dataset).means, 3,
                                            s.out / f"samples_{dataset}.png")))
     wgan8 = finals["wgan_gp-8gaussians"]["modes_covered"]
     checks = [Check("(d) WGAN-GP covers 8/8 modes of 8 Gaussians", wgan8 == 8, wgan8)]
     text = (f"Presets gan_8gaussians (minimax; non-saturating with model.loss) and wgan_gp_8gaussians (critic Adam 2e-4, "
             "generator 4e-5: the two time-scale rule), each for "
-            f"{b['toy_iterations']} generator iterations (batch 256, MLPs 3 × 128, z ~ N(0, I₂)), checkpointed every "
-            f"{b['toy_every']}; at each checkpoint {b['n_eval']} samples (seed 0) are scored by "
+            f"{b.toy_iterations} generator iterations (batch 256, MLPs 3 × 128, z ~ N(0, I₂)), checkpointed every "
+            f"{b.toy_every}; at each checkpoint {b.n_eval} samples (seed 0) are scored by "
             "evaluation/sample_metrics.mode_stats: a mode is covered when a sample lies within 3σ of its mean.")
     table = Table(["data", "objective", "modes covered (end)", "share within 3σ", "covered over training (min-max)",
                    "train s"], rows)
@@ -283,7 +304,7 @@ def mode_collapse(s: Study, b: dict) -> tuple[Section, dict]:
 
 
 @study("gan-theory", BUDGETS)
-def run(s: Study, b: dict) -> Path:
+def run(s: Study, b: Budget) -> Path:
     """Parts (a)-(d) under the budget; returns the report's path. Part (d) trains first, so that a rerun into
     a folder whose runs have another config is refused before any work (every part seeds itself)."""
     results, sections = {}, {}

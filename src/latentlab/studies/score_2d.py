@@ -22,6 +22,7 @@ slower per training step than one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,36 +37,53 @@ from latentlab.viz import fields as viz
 
 MODELS = ("ncsn", "ddpm")
 LABELS = {"ncsn": "NCSN + annealed Langevin", "ddpm": "DDPM + ancestral sampling"}
+@dataclass(frozen=True)
+class Budget:
+    """The distributions; samples and sampler paths drawn in the figures; overrides of both presets, of
+    ncsn_8gaussians and of ddpm_8gaussians."""
+
+    distributions: tuple[str, ...]
+    figure_n: int
+    paths: int
+    common: tuple[str, ...] = ()
+    ncsn: tuple[str, ...] = ()
+    ddpm: tuple[str, ...] = ()
+
+    def overrides(self, model: str) -> tuple[str, ...]:
+        """The overrides of both presets, then those of `model` ("ncsn" or "ddpm")."""
+        return (*self.common, *{"ncsn": self.ncsn, "ddpm": self.ddpm}[model])
+
+
 BUDGETS = {
-    "quick": {"distributions": ("8gaussians", "moons"), "figure_n": 300, "paths": 100,
-              "common": ["train.iterations=200", "train.batch_size=128", "eval.n_samples=200"],
-              "ncsn": ["model.steps_each=3"], "ddpm": ["model.timesteps=50", "model.schedule=\"linear\""]},
-    "standard": {"distributions": tuple(d for d in GENERATED if d != "2spirals"), "figure_n": 2000,
-                 "paths": 300, "common": [], "ncsn": [], "ddpm": []},  # the presets as they are
-    "full": {"distributions": GENERATED, "figure_n": 5000, "paths": 500,
-             "common": ["train.iterations=30000", "train.batch_size=512", "eval.n_samples=5000"],
-             "ncsn": ["model.num_sigmas=16", "model.steps_each=50", "model.step_lr=5e-5"],
-             "ddpm": ["model.timesteps=1000"]},
+    "quick": Budget(("8gaussians", "moons"), figure_n=300, paths=100,
+                    common=("train.iterations=200", "train.batch_size=128", "eval.n_samples=200"),
+                    ncsn=("model.steps_each=3",), ddpm=("model.timesteps=50", "model.schedule=\"linear\"")),
+    "standard": Budget(tuple(d for d in GENERATED if d != "2spirals"), figure_n=2000,
+                       paths=300),  # the presets as they are
+    "full": Budget(GENERATED, figure_n=5000, paths=500,
+                   common=("train.iterations=30000", "train.batch_size=512", "eval.n_samples=5000"),
+                   ncsn=("model.num_sigmas=16", "model.steps_each=50", "model.step_lr=5e-5"),
+                   ddpm=("model.timesteps=1000",)),
 }
 
 
 @study("score-2d", BUDGETS)
-def run(s: Study, b: dict) -> Path:
+def run(s: Study, b: Budget) -> Path:
     """Train, evaluate and draw both models on every distribution of the budget; returns the report's path."""
     load0 = _load()
     results: dict[str, dict[str, dict]] = {}
     figures: dict[str, list[tuple[str, Path]]] = {}
-    for name in b["distributions"]:
+    for name in b.distributions:
         models = {}
         for m in MODELS:
             trained = s.run(f"{m}-{name}", f"{m}_8gaussians",
-                            [f'data.name="{name}"', "eval.figures=false", *b["common"], *b[m]], quiet=True)
+                            [f'data.name="{name}"', "eval.figures=false", *b.overrides(m)], quiet=True)
             results.setdefault(name, {})[m] = r = trained.results
             models[m] = s.model(trained)
             s.log(f"{name} {m}: energy {r['sections']['samples']['energy']:.3g} "
                   f"(floor {r['sections']['floor']['energy']:.3g}), train {r['elapsed'].get('train_s', 0):.0f} s, "
                   f"eval {r['elapsed']['eval_s']:.0f} s")
-        figures[name] = _figures(models, name, s.out / "figures", b["figure_n"], b["paths"])
+        figures[name] = _figures(models, name, s.out / "figures", b.figure_n, b.paths)
     conditions = (f"torch {torch.__version__}, {torch.get_num_threads()} intra-op thread(s), device "
                   f"{s.device or 'auto'}; 1-minute load average {load0} at the start and {_load()} at the end "
                   f"(other processes share the CPU)"
@@ -88,7 +106,7 @@ def run(s: Study, b: dict) -> Path:
         title="Score-based and diffusion models on 2-D data: learned score fields, samplers, metrics with floors",
         intro=f"NCSN (Song & Ermon 2019) and DDPM (Ho et al. 2020) on {len(results)} standardised 2-D "
               f"distributions; presets ncsn_8gaussians and ddpm_8gaussians with data.name set"
-              f"{''.join(', ' + o for o in b['common'] + b['ncsn'] + b['ddpm'])}. {conditions}.")
+              f"{''.join(', ' + o for o in (*b.common, *b.ncsn, *b.ddpm))}. {conditions}.")
 
 
 @torch.no_grad()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from latentlab.checks import Check
 from latentlab.evaluation.sample_metrics import FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, REALS_PER_DRAW
 from latentlab.reporting.study import Table
-from latentlab.studies.base import Check
 
 METRICS_TEXT = (
     f"Each number is the mean over {MODEL_DRAWS} model draws of n samples, each against {REALS_PER_DRAW} fresh "
