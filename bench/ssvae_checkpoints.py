@@ -20,7 +20,7 @@ import torch
 
 from latentlab.data.handoff import prepare
 from latentlab.errors import UserError
-from latentlab.evaluation.protocols import accuracy
+from latentlab.evaluation.bound_protocols import accuracy
 from latentlab.models.ssvae import SSVAE
 from latentlab.run import Run
 

@@ -77,7 +77,7 @@ def test_ssvae_checkpoints_reads_the_accuracy_at_every_checkpoint(tmp_path, data
     assert script.main([str(run), "--out", str(out)]) == 0
     curve = json.loads(out.read_text())["runs"][str(run)]
     assert list(curve) == ["2", "4"]
-    from latentlab.evaluation.protocols import accuracy
+    from latentlab.evaluation.bound_protocols import accuracy
     from latentlab.run.checkpoint import load_checkpoint
 
     from latentlab.data.handoff import prepare

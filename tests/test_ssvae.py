@@ -10,7 +10,7 @@ from latentlab.config import TrainConfig
 from latentlab.data.batcher import Batcher
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.errors import UserError
-from latentlab.evaluation.protocols import accuracy
+from latentlab.evaluation.bound_protocols import accuracy
 from latentlab.evaluation.references import REFERENCES, Reference, evaluate_checks
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.probability import kl_normal, log_bernoulli_with_logits

@@ -15,18 +15,16 @@ from pathlib import Path
 
 import torch
 
-from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.data.handoff import Data, prepare
 from latentlab.data.memory import as_arrays, save_memory
 from latentlab.device import resolve_device
 from latentlab.errors import UserError
-from latentlab.evaluation.protocols import refuse_unfit_protocol
+from latentlab.evaluation.protocols import refuse_unfit
 from latentlab.evaluation.run_evaluation import evaluate_run
 from latentlab.models.base import Classifier, ConditionalDecoder
-from latentlab.registry import build_model, load_config
+from latentlab.registry import build_model, checked, load_config
 from latentlab.run import Run
-from latentlab.run.resume import check_resume
 from latentlab.training import distributed, tensorboard
 from latentlab.training.trainer import Trainer
 
@@ -51,13 +49,12 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         if data is not None:
             raise UserError(f"data= starts a new run; --resume {resume} trains on the copy the run keeps")
         run = Run.open(resume)
-        config = run.read_config(overrides)
-        changed = check_resume(run.config, config, run.path)  # what --set changes, if the checkpoint can take it
+        config, changed = run.resumed_config(overrides)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
         file_data = load_config(config)[0].data  # the data the file's own description speaks of
         config, name = load_config(config, overrides)
     else:
-        config = config_io.check_config(config)
+        config = checked(config)
     tensorboard.require(config.train.log)  # before any data is read or file written
     arrays, columns = (None, ()) if data is None else as_arrays(data)
     if arrays is not None:
@@ -90,7 +87,9 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     if origin:
         config = replace(config, description=f"{config.model.name} on {data.summary()}; {origin}")
     model = build_model(config.model, data.x_shape).to(device)
-    _check_fit(model, data, config)
+    refuse_unfit(model, data)  # before any training: the protocol, and labels for a model that reads them
+    data.check_labels(f"model.name = \"{config.model.name}\"", needed="y" in model.batch_keys,
+                      n_classes=model.n_classes if isinstance(model, (ConditionalDecoder, Classifier)) else None)
     if world.distributed:
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise
@@ -111,17 +110,6 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     if evaluate_after and world.is_main:
         evaluate_run(run, model, data, config, quiet=quiet, train_s=trainer.elapsed)
     distributed.barrier(world)
-
-
-def _check_fit(model, data: Data, config: Config) -> None:
-    """UserError, before any training, where the model cannot learn from these data or be evaluated as asked."""
-    refuse_unfit_protocol(model, config)
-    if "y" in model.batch_keys:
-        data.require_labels(f"model.name = \"{config.model.name}\"")
-    n_classes = model.n_classes if isinstance(model, (ConditionalDecoder, Classifier)) else None
-    if n_classes is not None and data.train_y is not None and int(data.train_y.max()) >= n_classes:
-        raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the {int(data.train_y.max()) + 1} "
-                        f"classes of \"{data.name}\"")
 
 
 def evaluate(run: Run | str | Path, *, out=None, data_dir=None, device=None, quiet: bool = False,

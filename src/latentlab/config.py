@@ -181,18 +181,6 @@ class Config:
     eval: EvalConfig = EvalConfig()
     description: str = ""
 
-    def broken_rules(self) -> Iterator[tuple[str, str]]:
-        """(key, what it accepts) for each rule between sections these values break: the evaluation
-        protocols that need a dataset, refused before training rather than after it."""
-        protocol, name = self.eval.protocol, self.data.name
-        if protocol == "cs236" and name != "mnist":
-            yield "eval.protocol", f"not \"cs236\" for data.name = \"{name}\" (its subset is MNIST's): use \"test\""
-        if protocol == "samples2d" and name not in GENERATED:
-            yield "eval.protocol", f"not \"samples2d\" for data.name = \"{name}\" (it scores 2-D samples): use \"test\""
-        if protocol == "samples_mnist" and (name != "mnist" or self.data.image_size):
-            yield "eval.protocol", (f"not \"samples_mnist\" for data.name = \"{name}\", image_size = "
-                                    f"{show(self.data.image_size)} (its classifier reads MNIST at 28×28)")
-
 
 SECTIONS = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 PRESET_DIR = Path(__file__).parent / "configs"

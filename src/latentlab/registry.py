@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from latentlab import config as config_io
-from latentlab.config import Config, ModelConfig
+from latentlab.config import Config, ConfigError, ModelConfig
+from latentlab.data.handoff import plan
+from latentlab.evaluation.protocols import refusal
 from latentlab.models.ae import AE, AEConfig
 from latentlab.models.base import GenerativeModel
 from latentlab.models.cvae import CVAE, CVAEConfig
@@ -38,7 +40,17 @@ MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
 
 def build_config(raw: dict) -> Config:
     """Check a raw config table (model.name picks the model's config class) and build the frozen config."""
-    return config_io.build(raw, {name: cfg for name, (_, cfg) in MODELS.items()})
+    return checked(config_io.build(raw, {name: cfg for name, (_, cfg) in MODELS.items()}))
+
+
+def checked(config: Config) -> Config:
+    """`config` itself if every value is accepted and its evaluation protocol fits its data as far as the
+    config tells (evaluation/protocols.py; the model is asked once it is built), else a ConfigError."""
+    config = config_io.check_config(config)
+    why = refusal(None, plan(config))
+    if why is not None:
+        raise ConfigError(why)
+    return config
 
 
 def load_config(path_or_preset: str | Path, overrides: list[str] = ()) -> tuple[Config, str]:

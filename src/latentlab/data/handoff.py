@@ -25,7 +25,7 @@ from latentlab.config import Config, TrainConfig
 from latentlab.data import toy2d
 from latentlab.data.augment import RandomCropFlip, center_crop
 from latentlab.data.batcher import Batcher, as_float
-from latentlab.data.datasets import ImageData, load_images
+from latentlab.data.datasets import LOADERS, ImageData, load_images
 from latentlab.data.labelled import SemiSupervisedBatcher, labelled_subset
 from latentlab.data.memory import memory_path
 from latentlab.data.own import load_own
@@ -80,6 +80,11 @@ class Data:
         return replace(data, test_x=data.centred(raw.test_x))
 
     @property
+    def labelled(self) -> bool:
+        """Whether the test set has labels."""
+        return self.test_y is not None
+
+    @property
     def x_shape(self) -> tuple[int, ...]:
         """The shape of one x the model sees (C, crop, crop under data.crop)."""
         return tuple(self.test_x.shape[1:])
@@ -106,7 +111,16 @@ class Data:
             raise UserError(f"{self.where()}: {why} needs labels of at least two classes, the training data hold one "
                             f"({', '.join(self.classes) or int(self.train_y[0])})")
 
-    def labelled(self) -> tuple[Tensor, Tensor]:
+    def check_labels(self, who: str, *, needed: bool, n_classes: int | None = None) -> None:
+        """UserError where a model (`who`) that reads labels finds none, or where the labels run past its
+        n_classes."""
+        if needed:
+            self.require_labels(who)
+        if n_classes is not None and self.train_y is not None and int(self.train_y.max()) >= n_classes:
+            raise UserError(f"model.n_classes = {n_classes} is not accepted: at least the "
+                            f"{int(self.train_y.max()) + 1} classes of \"{self.name}\"")
+
+    def labelled_set(self) -> tuple[Tensor, Tensor]:
         """The labelled set of semi-supervised training (data.labelled), grey as in the dataset."""
         d = self.config.data
         self.require_labels(f"data.labelled = \"{d.labelled}\"")
@@ -128,7 +142,7 @@ class Data:
                          binarize_seed=d.binarize_seed, rank=rank, world_size=world_size, augment=augment)
         if d.labelled == "none":
             return stream
-        x_l, y_l = self.labelled()  # the whole labelled set beside each unlabelled batch
+        x_l, y_l = self.labelled_set()  # the whole labelled set beside each unlabelled batch
         return SemiSupervisedBatcher(stream, x_l, y_l, seed=train.seed, binarization=d.binarize,
                                      binarize_seed=d.binarize_seed)
 
@@ -183,6 +197,27 @@ class Data:
                   "memory": "arrays handed to latentlab.train(data=...)"}.get(self.name, self.name)
         classes = f", {len(self.classes)} classes" if self.classes else ""
         return f"{source} ({n:,} {what}, {shape}{classes})"
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """What a config says of its data before any is read (the protocols' rules ask it when a config is
+    checked): its name, its kind where the name alone decides it (None: the file decides), whether it is
+    the user's own, and whether its test set is labelled (None: not known yet)."""
+
+    name: str
+    kind: str | None
+    own: bool
+    config: Config
+    labelled: bool | None = None
+
+
+def plan(config: Config) -> DataPlan:
+    """The DataPlan of `config`."""
+    name = config.data.name
+    kind = "points" if name in toy2d.RAW else "images" if name in LOADERS or name in ("folder", "apple2orange") \
+        else None
+    return DataPlan(name, kind, name in OWN, config)
 
 
 def prepare(config: Config, data_dir=None, device: str | torch.device | None = None, *, run=None) -> Data:

@@ -8,7 +8,6 @@ from torch import Tensor
 
 from latentlab.checks import Check
 from latentlab.data import toy2d
-from latentlab.errors import UserError
 from latentlab.evaluation.sample_metrics import (BANDWIDTHS, FIELD_SIGMAS, FLOOR_PAIRS, MODEL_DRAWS, N_PROJ,
                                                  REALS_PER_DRAW, nearest_level, paired_metrics, real_floor,
                                                  score_errors)
@@ -28,9 +27,6 @@ def samples2d_protocol(model, data, config) -> dict:
     draw and ≥ 90 % of the samples within 3σ of a mode.
     """
     name, n, seed = data.name, config.eval.n_samples, config.train.seed
-    if data.kind != "points":
-        raise UserError(f"eval.protocol = \"samples2d\" needs a generated 2-D distribution as data.name, "
-                        f"got \"{name}\"")
     device = data.train_x.device
     x = model.sample(n * MODEL_DRAWS, generator=torch.Generator(device=device).manual_seed(seed)).cpu()
     real = torch.Generator().manual_seed(seed + REAL_SEED_OFFSET)

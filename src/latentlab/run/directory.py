@@ -191,6 +191,14 @@ class Run:
         except UserError as e:
             raise UserError(f"{self.config_path}: {e}") from None
 
+    def resumed_config(self, overrides: list[str] = ()) -> tuple[Config, dict]:
+        """The config a resume trains with (the run's, `overrides` applied) and what they change; a change
+        the checkpoint cannot take is a UserError (run/resume.py)."""
+        from latentlab.run.resume import check_resume
+
+        config = self.read_config(overrides)
+        return config, check_resume(self.config, config, self.path)
+
     def read_toml(self) -> tuple[str, dict]:
         """config.toml's text and its tables, checked to be complete but not against this version's schema
         (a report shows the config of any run as it was written)."""
