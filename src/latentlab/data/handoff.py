@@ -190,13 +190,13 @@ class Data:
 
     def summary(self) -> str:
         """One line saying what the data are, e.g. "the image folder photos/ (1,200 images, 3×64×64, 2 classes)"."""
-        n = len(self.train_x) + len(self.test_x)
-        shape = "×".join(str(s) for s in self.x_shape)
-        what = {"images": "images", "points": "points", "table": "rows"}[self.kind]
+        n, d = len(self.train_x) + len(self.test_x), self.x_shape
+        size = {"images": f"{n:,} images, {'×'.join(str(s) for s in d)}", "points": f"{n:,} points in 2-D",
+                "table": f"{n:,} rows of {d[0]} columns"}[self.kind]
         source = {"folder": f"the image folder {self.config.data.path}", "array": f"the array file {self.config.data.path}",
-                  "memory": "arrays handed to latentlab.train(data=...)"}.get(self.name, self.name)
+                  "memory": "arrays handed to latentlab.train(data=...)"}.get(self.config.data.name, self.name)
         classes = f", {len(self.classes)} classes" if self.classes else ""
-        return f"{source} ({n:,} {what}, {shape}{classes})"
+        return f"{source} ({size}{classes})"
 
 
 @dataclass(frozen=True)
