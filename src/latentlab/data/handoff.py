@@ -180,7 +180,7 @@ class Data:
         shape = "×".join(str(s) for s in self.x_shape)
         what = {"images": "images", "points": "points", "table": "rows"}[self.kind]
         source = {"folder": f"the image folder {self.config.data.path}", "array": f"the array file {self.config.data.path}",
-                  "memory": "arrays handed to latentlab.train(data=...)"}.get(self.name, self.name)
+                  "memory": "arrays handed to latentlab.train(data=...)"}.get(self.config.data.name, self.name)
         classes = f", {len(self.classes)} classes" if self.classes else ""
         return f"{source} ({n:,} {what}, {shape}{classes})"
 
