@@ -112,3 +112,12 @@ def test_a_run_on_a_folder_does_not_claim_its_preset_dataset(tmp_path):
     assert "MNIST" not in first and f"vae on the image folder {photos} (24 images, 3×20×24, 2 classes)" in first
     assert "settings of cs236_vae, written for mnist" in first
     assert "MNIST" not in (run / "report.html").read_text().split("<p>", 1)[1].split("</p>", 1)[0]
+
+
+def test_a_run_on_arrays_says_it_trains_on_the_arrays_handed_over(tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    run = api.train("cs236_vae", data=x, out=tmp_path / "run", quiet=True,
+                    overrides=[*QUICK, "model.likelihood=gaussian", "model.z_dim=2", "eval.figures=false"])
+    first = tomllib.loads((run / "config.toml").read_text())["description"]
+    assert first == ("vae on arrays handed to latentlab.train(data=...) (40 rows of 3 columns); "
+                     "settings of cs236_vae, written for mnist")

@@ -4,7 +4,9 @@ Everything downstream (training, evaluation, figures, studies, bench) takes its 
 `Data`: the test set already float and centre-cropped to data.crop, `x_shape`, what `kind` of
 data it is, the two domains of a two-domain set, the labelled stream of semi-supervised
 training, a table's statistics, the description run.json keeps, and the training batch stream.
-Consumers branch on `kind` ("images", "points", "table") and on `own`, never on data.name.
+Consumers branch on `kind` ("images", "points", "table") and on `own`; data.name is read only where a
+protocol is defined for one dataset (the CS236 subset and the MNIST classifier need "mnist") or where a
+generated distribution's exact density is drawn.
 
 Seeds of the batch stream, all from train.seed: the order of x uses train.seed and its
 binarization train.seed + 1 (data/batcher.py), the labelled stream train.seed + 2

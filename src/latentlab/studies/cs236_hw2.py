@@ -86,10 +86,8 @@ def run(s: Study, b: Budget) -> Path:
             name = exp.key if len(b.seeds) == 1 or not exp.seeded else f"{exp.key}-seed{seed}"
             trained.setdefault(exp.key, []).append(s.run(name, exp.preset, overrides(exp, b, seed)))
     trained["beta_1"] = trained["vae"][:1]  # β = 1 is the VAE itself: same config, same seed
-    runs = {key: [r.path for r in rs] for key, rs in trained.items()}
-    results = {key: [r.results for r in rs] for key, rs in trained.items()}
-    sections = report.sections(runs, results, BETAS, s.out / "figures", data_dir=s.data_dir, device=s.device)
-    summary = report.summary(runs, results)
+    sections = report.sections(trained, BETAS, s.out / "figures", data_dir=s.data_dir, device=s.device)
+    summary = report.summary(trained)
     if not s.quiet:
         print(report.summary_lines(summary))
     return s.finish(summary, title="CS236 homework 2: the VAE family on MNIST", sections=sections,
