@@ -120,13 +120,14 @@ def remove_stale_temporaries(folder: Path, *, name: str | None = None) -> None:
     try:
         for p in Path(folder).iterdir():
             m = _TEMPORARY.match(p.name)
-            if m and (name is None or m.group(1) == name) and not _alive(int(m.group(2))):
+            if m and (name is None or m.group(1) == name) and not process_alive(int(m.group(2))):
                 p.unlink(missing_ok=True)
     except OSError:
         pass  # tidying up: never a reason to fail a write
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

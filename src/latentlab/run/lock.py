@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from latentlab.errors import UserError
-from latentlab.files import write_error
+from latentlab.files import process_alive, write_error
 
 LOCK_NAME = "run.lock"
 _HELD: set[Path] = set()  # the locks this process holds: holding one again is a no-op
@@ -105,12 +105,8 @@ def _stale(owner: dict | None) -> bool:
     if owner is None or owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
         return False
     pid = owner["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not process_alive(pid):
         return True
-    except PermissionError:
-        pass  # alive, another user's
     started = owner.get("pid_start")
     return started is not None and _process_start(pid) not in (None, started)  # the pid was reused
 
