@@ -82,7 +82,7 @@ class Data:
         return replace(data, test_x=data.centred(raw.test_x))
 
     @property
-    def labelled(self) -> bool:
+    def test_labelled(self) -> bool:
         """Whether the test set has labels."""
         return self.test_y is not None
 
@@ -211,7 +211,7 @@ class DataPlan:
     kind: str | None
     own: bool
     config: Config
-    labelled: bool | None = None
+    test_labelled: bool | None = None
 
 
 def plan(config: Config) -> DataPlan:

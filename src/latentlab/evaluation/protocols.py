@@ -66,7 +66,7 @@ def _mnist(model, data) -> str | None:
 
 
 def _labelled(model, data) -> str | None:
-    if data.labelled is False:
+    if data.test_labelled is False:
         return f": it needs a labelled test set, and \"{data.name}\" has none"
 
 
