@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from latentlab import config as config_io
 from latentlab.config import Config
-from latentlab.data.batcher import Batcher
+from latentlab.data.batcher import Batcher, as_float
 from latentlab.data.unpaired import UnpairedBatcher
 from latentlab.errors import UserError
 from latentlab.files import atomic_write
@@ -188,7 +188,7 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
         crop, b = x[0].shape[-1] - 8, cfg.train.batch_size
         shape = (x[0].shape[1], crop, crop)
         probe = build_model(cfg.model, shape)
-        first = {k: v[:b, :, :crop, :crop].float() / 255 for k, v in zip(("x", "x_b"), x)}
+        first = {k: as_float(v[:b, :, :crop, :crop]) for k, v in zip(("x", "x_b"), x)}
         flops = step_flops_per_image(probe, first, probe.phases)
         datasets = {"per_item": UnpairedItems(*x, crop)}
     else:

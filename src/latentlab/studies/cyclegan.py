@@ -66,8 +66,7 @@ def run(s: Study, b: Budget) -> Path:
 
 def scored_images(config, data_dir) -> tuple[int, int]:
     """How many test images of each domain the protocol scored (the first eval.n_test of each, 0: all)."""
-    test_y = prepare(config, data_dir, "cpu").test_y
-    counts = [int((test_y == domain).sum()) for domain in (0, 1)]
+    counts = [len(x) for x in prepare(config, data_dir, "cpu").domains("test")]
     return tuple(min(c, config.eval.n_test) if config.eval.n_test else c for c in counts)
 
 
