@@ -8,9 +8,9 @@ that sums round the same way every time), then keeps its results.json as OUT/<ca
 what may differ between two identical runs left out: times, the run directory's name and where
 a cached classifier sits. The feature classifiers are cached in OUT/cache, so a second `record`
 pointed at the same cache does not retrain them (their SHA-256 is still compared).
-The cache also keeps decoded image folders; record the "before" side with a warm cache too (run
-`record` once first), since older code decoded apple2orange into a channels-last layout on a cold
-cache, whose convolutions round differently (FID 44.493767 against 44.493771 in the CycleGAN case).
+Each case is first run for one iteration without evaluation, so that every image folder is decoded
+into the cache before the measured run: code before the decode fix read a freshly decoded folder in
+a channels-last layout, on which convolutions round differently from the cached copy read back later.
 The own-data cases read a small image folder and a table that `record` writes into OUT/inputs,
 the same bytes every time.
 
@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +101,13 @@ def record(out: Path, only: list[str]) -> int:
         if only and case not in only:
             continue
         run = out / "runs" / case
+        shutil.rmtree(run, ignore_errors=True)
         args = [sys.executable, "-m", "latentlab", "train", preset, "--out", str(run), "--quiet", "--device", "cpu"]
         for o in overrides:
             args += ["--set", o.replace("{inputs}", str(inputs))]
+        with tempfile.TemporaryDirectory() as warm:  # decode every image folder into the cache first
+            subprocess.run([*args[:5], "--out", warm + "/run", *args[7:], "--set", "train.iterations=1",
+                            "--set", 'eval.protocol="none"', "--set", "eval.figures=false"], env=env, capture_output=True)
         done = subprocess.run(args, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             print(f"{case}: exit {done.returncode}: {done.stderr.strip()[-400:]}")
