@@ -9,11 +9,11 @@ import torch
 from latentlab.data import toy2d
 from latentlab.evaluation.sample_metrics import mmd2, mode_stats
 from latentlab.models.base import NoiseConditionalScore
-from latentlab.models.ddpm import DDPM, DDPMConfig, beta_schedule
+from latentlab.models.ddpm import DDPM, DDPMConfig
 from latentlab.models.ncsn import NCSN, NCSNConfig
 from latentlab.objectives.score_matching import denoising_score_matching
 from latentlab.registry import build_config, build_model
-from latentlab.sampling import ancestral_sample, annealed_langevin
+from latentlab.sampling import ancestral_sample, annealed_langevin, beta_schedule
 from latentlab.studies.base import study_threads
 
 
@@ -105,7 +105,7 @@ def test_ddpm_posterior_matches_the_gaussian_conjugate_closed_form(schedule):
     torch.testing.assert_close(model.posterior_mean_coef1[t], coef_x0.float(), rtol=1e-5, atol=1e-10)
     torch.testing.assert_close(model.posterior_mean_coef2[t], coef_xt.float(), rtol=1e-5, atol=1e-10)
     x0, x_t, tt = torch.randn(4, 2), torch.randn(4, 2), torch.tensor([1, 10, 500, 999])
-    mean, post_var = model.q_posterior(x0, x_t, tt)
+    mean, post_var = model.schedule.q_posterior(x0, x_t, tt)
     expected = coef_x0[tt - 1].float()[:, None] * x0 + coef_xt[tt - 1].float()[:, None] * x_t
     torch.testing.assert_close(mean, expected, rtol=1e-5, atol=1e-6)
     # the constants are computed in float64 and only stored in float32
@@ -125,7 +125,7 @@ def test_ddpm_ancestral_sampling_with_the_exact_noise_recovers_a_mixture():
     mixture = toy2d.mixture("25gaussians")
     model = DDPM(DDPMConfig(timesteps=200, hidden=8, blocks=1), (2,))
     model.eps_hat = _exact_eps(model, mixture)
-    x = ancestral_sample(model, torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)),
+    x = ancestral_sample(model.eps_hat, model.schedule, torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)),
                          generator=torch.Generator().manual_seed(1))
     stats = mode_stats(x, mixture)
     assert stats["modes_covered"] == 25 and stats["within_3sigma"] > 0.95  # a real draw: 0.989
