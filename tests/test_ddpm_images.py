@@ -251,3 +251,18 @@ def test_a_unet_on_points_or_guidance_without_labels_is_refused_in_one_line(caps
                  "--out", str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "model.net = \"unet\"" in err and len(err.splitlines()) == 1
+
+
+def test_labels_past_a_conditional_models_classes_are_refused_in_one_line(tmp_path):
+    """A conditional DDPM reads y: labels 0..4 for model.n_classes = 3 stop before training, not in an IndexError."""
+    import numpy as np
+
+    import latentlab.api as api
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), np.arange(20) % 5
+    with pytest.raises(UserError, match=r'^model.n_classes = 3 is not accepted: at least the 5 classes'):
+        api.train("ddpm_8gaussians", data=(x, y), out=tmp_path / "run", quiet=True,
+                  overrides=['model.net="unet"', "model.conditional=true", "model.n_classes=3", "model.channels=8",
+                             'eval.protocol="none"', "train.batch_size=4", "train.iterations=1"])
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -22,7 +22,7 @@ from latentlab.device import resolve_device
 from latentlab.errors import UserError
 from latentlab.evaluation.protocols import refuse_unfit
 from latentlab.evaluation.run_evaluation import evaluate_run
-from latentlab.models.base import Classifier, ConditionalDecoder
+from latentlab.models.base import Classifier
 from latentlab.registry import build_model, checked, load_config
 from latentlab.run import Run
 from latentlab.training import distributed, tensorboard
@@ -89,7 +89,7 @@ def _train(config: Config, run: Run, world: distributed.World, resume: bool, dat
     model = build_model(config.model, data.x_shape).to(device)
     refuse_unfit(model, data)  # before any training: the protocol, and labels for a model that reads them
     data.check_labels(f"model.name = \"{config.model.name}\"", needed="y" in model.batch_keys,
-                      n_classes=model.n_classes if isinstance(model, (ConditionalDecoder, Classifier)) else None)
+                      n_classes=model.n_classes if "y" in model.batch_keys or isinstance(model, Classifier) else None)
     if world.distributed:
         distributed.broadcast_parameters(model, world)
         torch.manual_seed(config.train.seed + 7919 * world.rank)  # each rank its own sampling noise

@@ -37,7 +37,9 @@ class GenerativeModel(nn.Module):
     """Base class of every latentlab model (see the module docstring for the contract)."""
 
     phases: tuple[str, ...] = ("model",)
-    batch_keys: tuple[str, ...] = ("x",)  # what `loss` reads of a batch: ("x", "y") labels, ("x", "x_b") two domains
+    # what `loss` reads of a batch: ("x", "y") labels (the model then declares n_classes: y in 0..n_classes-1),
+    # ("x", "x_b") two domains
+    batch_keys: tuple[str, ...] = ("x",)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"model": list(self.parameters())}
