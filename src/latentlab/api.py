@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from latentlab import config as config_io
 from latentlab.config import Config
 from latentlab.data.handoff import Data, prepare
 from latentlab.data.memory import as_arrays, save_memory
@@ -51,7 +52,7 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         run = Run.open(resume)
         config, changed = run.resumed_config(overrides)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
-        file_data = load_config(config)[0].data  # the data the file's own description speaks of
+        file_data = config_io.file_data(config)  # the data the file's own description speaks of
         config, name = load_config(config, overrides)
     else:
         config = checked(config)
@@ -59,8 +60,8 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
     arrays, columns = (None, ()) if data is None else as_arrays(data)
     if arrays is not None:
         config = replace(config, data=replace(config.data, name="memory", path=""))
-    retold = file_data is not None and (file_data.name, file_data.path) != (config.data.name, config.data.path)
-    origin = f"settings of {name}, written for {file_data.name}" if retold else ""
+    retold = file_data is not None and file_data != (config.data.name, config.data.path)
+    origin = f"settings of {name}, written for {file_data[0]}" if retold else ""
     world = distributed.init(resolve_device(device or config.train.device))
     try:
         if resume is None:

@@ -211,6 +211,14 @@ def read_toml(path_or_preset: str | Path) -> tuple[dict, str]:
         raise ConfigError(f"{path} is not valid TOML: {e}") from None
 
 
+def file_data(path_or_preset: str | Path) -> tuple[str, str]:
+    """(data.name, data.path) as a config file or preset writes them, before any override (the defaults where
+    it leaves them out)."""
+    data = read_toml(path_or_preset)[0].get("data", {})
+    data = data if isinstance(data, dict) else {}
+    return data.get("name", DataConfig.name), data.get("path", DataConfig.path)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`a.b=c` -> (["a", "b"], c), c read as a TOML value, else taken as a plain string."""
     key, sep, raw = text.partition("=")
