@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from latentlab.data.handoff import Data, DataPlan
 from latentlab.errors import UserError
+from latentlab.evaluation.bound_protocols import run_accuracy, run_cs236, run_test
 from latentlab.fields import show
 from latentlab.models.base import Classifier, GenerativeModel, Translator
 
@@ -85,24 +86,6 @@ def _none(model, data, config, quiet=True) -> dict:
     return {"protocol": {"name": "none"}, "sections": {}, "section_titles": {}, "reference": None, "checks": []}
 
 
-def _cs236(model, data, config, quiet=True) -> dict:
-    from latentlab.evaluation.bound_protocols import run_cs236
-
-    return run_cs236(model, data, config, quiet)
-
-
-def _test(model, data, config, quiet=True) -> dict:
-    from latentlab.evaluation.bound_protocols import run_test
-
-    return run_test(model, data, config, quiet)
-
-
-def _accuracy(model, data, config, quiet=True) -> dict:
-    from latentlab.evaluation.bound_protocols import run_accuracy
-
-    return run_accuracy(model, data, config, quiet)
-
-
 def _samples2d(model, data, config, quiet=True) -> dict:
     from latentlab.evaluation.samples2d import samples2d_protocol
 
@@ -123,9 +106,9 @@ def _translation(model, data, config, quiet=True) -> dict:
 
 PROTOCOLS: dict[str, Protocol] = {
     "none": Protocol(_none),
-    "cs236": Protocol(_cs236, (_one_phase, _mnist)),
-    "test": Protocol(_test, (_one_phase,)),
-    "accuracy": Protocol(_accuracy, (_classifier, _labelled)),
+    "cs236": Protocol(run_cs236, (_one_phase, _mnist)),
+    "test": Protocol(run_test, (_one_phase,)),
+    "accuracy": Protocol(run_accuracy, (_classifier, _labelled)),
     "samples2d": Protocol(_samples2d, (_points,)),
     "samples_mnist": Protocol(_samples_mnist, (_mnist_28,)),
     "translation": Protocol(_translation, (_translator,)),

@@ -163,7 +163,7 @@ def translation_protocol(model, data, config, recipe: Recipe | None = None, cach
     x, y = data.domains("test")
     if config.eval.n_test:
         x, y = x[: config.eval.n_test], y[: config.eval.n_test]
-    x, y = x.contiguous(), y.contiguous()  # decoded images may arrive channels-last: one layout, one rounding
+    x, y = x.contiguous(), y.contiguous()  # the centre-cropped test images as one dense layout: one rounding
     size = x.shape[-1]
     classifier, record = domain_classifier(data, recipe or RECIPES[config.eval.classifier], cache_dir)
     seed = config.train.seed
