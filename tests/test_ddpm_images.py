@@ -145,15 +145,15 @@ def test_guidance_w_0_is_the_conditional_model_and_w_mixes_with_the_null_class()
         w = 2.5  # ε̃ = (1 + w) ε(x, y) - w ε(x, ∅), Ho & Salimans 2022, eq. 6
         torch.testing.assert_close(model.guided_eps(y, w)(x, t), (1 + w) * eps_y - w * eps_null, rtol=1e-5, atol=1e-5)
         x_T = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
-        direct = ancestral_sample(lambda x, t: model.eps_hat(x, t, y), model.schedule, x_T, clip=(0.0, 1.0),
+        direct = ancestral_sample(lambda x, t: model.eps_hat(x, t, y), model.schedule, x_T, clip=(-1.0, 1.0),
                                   generator=torch.Generator().manual_seed(4))
         g = torch.Generator().manual_seed(3)
         via_model = model.sample(4, y=y, w=0.0, generator=g)  # x_T from g first, then the same g samples
         g2 = torch.Generator().manual_seed(3)
         x_T2 = torch.randn(4, 1, 8, 8, generator=g2)
-        again = ancestral_sample(lambda x, t: model.eps_hat(x, t, y), model.schedule, x_T2, clip=(0.0, 1.0),
+        again = ancestral_sample(lambda x, t: model.eps_hat(x, t, y), model.schedule, x_T2, clip=(-1.0, 1.0),
                                  generator=g2)
-    assert torch.equal(via_model, again) and direct.shape == via_model.shape
+    assert torch.equal(via_model, model.to_data(again)) and direct.shape == via_model.shape
 
 
 def make_trainer(run_dir, iterations, conditional):
@@ -266,3 +266,20 @@ def test_labels_past_a_conditional_models_classes_are_refused_in_one_line(tmp_pa
                   overrides=['model.net="unet"', "model.conditional=true", "model.n_classes=3", "model.channels=8",
                              'eval.protocol="none"', "train.batch_size=4", "train.iterations=1"])
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_images_diffuse_as_pixels_in_minus_one_to_one_and_come_back_in_zero_to_one():
+    """Ho et al. 2020, §3.3: the chain runs on 2·pixel - 1; the loss sees that scale, samples return pixels."""
+    model = tiny_unet((1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(5)
+    loss = model.loss({"x": x}, "model")["loss"]
+    torch.manual_seed(5)
+    t = torch.randint(model.num_timesteps, (4,))
+    assert torch.equal(loss, model.p_losses(2 * x - 1, t, torch.randn_like(x)))
+    assert model.x0_range() == (-1.0, 1.0)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        path = model.sample_trajectory(3, generator=g)
+        x0 = model.sample(3, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(x0, (path[-1] + 1) / 2) and float(path[-1].min()) >= -1 and float(x0.min()) >= 0

@@ -8,6 +8,8 @@ Score:     ∇ log p_t(x_t) ≈ -ε_θ(x_t, t)/√(1 - ᾱ_t)
 The schedule and its constants are sampling/schedule.py's `NoiseSchedule`; the samplers are
 sampling/ddpm.py (ancestral, Algorithm 2) and sampling/ddim.py (DDIM, Song et al. 2021, eq. 12).
 ε_θ is nn.ScoreMLP for points and tables (model.net = "mlp") or nn_unet.UNet for images ("unet").
+Images are diffused as pixels in [-1, 1] (x = 2·pixel - 1, Ho et al. 2020, §3.3): the loss and the
+sampler see that scale, `sample` returns pixels in [0, 1] again.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class DDPMConfig:
     ddim_steps: int = positive_int(50)  # network calls of DDIM (<= T)
     ddim_eta: float = probability(0.0)  # η: 0 deterministic, 1 the ancestral posterior's variance (eq. 16)
     ddim_spacing: str = choice("uniform", "quadratic")
-    # clamp the predicted x̂_0 to the data's range while sampling: [0, 1] for images, for points and
+    # clamp the predicted x̂_0 to the data's range while sampling: [-1, 1] for images, for points and
     # tables the smallest box with integer corners that holds every training x seen
     clip_x0: bool = flag(True)
 
@@ -151,19 +153,27 @@ class DDPM(GenerativeModel):
 
         return eps
 
+    def to_model(self, x: Tensor) -> Tensor:
+        """Data -> the space the chain runs in: pixels in [0, 1] -> [-1, 1] (Ho et al. 2020, §3.3); points as they are."""
+        return 2 * x - 1 if self.images else x
+
+    def to_data(self, x: Tensor) -> Tensor:
+        """The chain's space -> data: the inverse of `to_model`."""
+        return (x + 1) / 2 if self.images else x
+
     def x0_range(self) -> Box | None:
-        """The range x̂_0 is clipped to (model.clip_x0): [0, 1] for images, the training data's box otherwise."""
+        """The range x̂_0 is clipped to (model.clip_x0): [-1, 1] for images, the training data's box otherwise."""
         if not self.config.clip_x0:
             return None
         if self.images:
-            return 0.0, 1.0
+            return -1.0, 1.0
         if bool((self.x_low > self.x_high).any()):  # no training x seen yet
             return None
         return self.x_low.float(), self.x_high.float()
 
     # -- the contract
     def loss(self, batch: Batch, phase: str) -> dict[str, Tensor]:
-        x0 = batch["x"]
+        x0 = self.to_model(batch["x"])
         t = torch.randint(self.num_timesteps, (x0.shape[0],), device=x0.device)
         y = None
         if self.n_classes:
@@ -203,13 +213,14 @@ class DDPM(GenerativeModel):
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, y: Tensor | None = None,
                w: float | None = None, **cond) -> Tensor:
-        """x_0 ~ p_θ from x_T ~ N(0, I) by model.sampler; a conditional model's for labels y (n,) (uniform where
-        none are given), guided with scale w (default model.guidance)."""
-        return self._sample(n, generator, False, y, w)
+        """x_0 ~ p_θ from x_T ~ N(0, I) by model.sampler, as data (images: pixels in [0, 1]); a conditional
+        model's for labels y (n,) (uniform where none are given), guided with scale w (default model.guidance)."""
+        return self.to_data(self._sample(n, generator, False, y, w))
 
-    def sample_trajectory(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """The sampler's path, (steps + 1, n, ...), from x_T to x_0."""
-        return self._sample(n, generator, True)[1]
+    def sample_trajectory(self, n: int, generator: torch.Generator | None = None, y: Tensor | None = None,
+                          w: float | None = None) -> Tensor:
+        """The sampler's path, (steps + 1, n, ...), from x_T to x_0, in the chain's space (images: [-1, 1])."""
+        return self._sample(n, generator, True, y, w)[1]
 
 
 def _keep_box_when_absent(module: DDPM, state_dict: dict, prefix: str, *_) -> None:
