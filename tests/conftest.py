@@ -59,7 +59,7 @@ STUDY_DATA = {  # study -> the data file it needs under the data root (None: gen
     "cs236-hw2": "mnist/train-images-idx3-ubyte.gz", "faces": "faces/olivettifaces.mat",
     "faces-frey": "frey_faces/frey_rawface.mat", "elbo-1d": None, "vae-2d": "mnist/train-images-idx3-ubyte.gz",
     "score-2d": None, "gan-theory": None, "gan-mnist": "mnist/train-images-idx3-ubyte.gz",
-    "cyclegan": "apple2orange/trainA",
+    "cyclegan": "apple2orange/trainA", "diffusion-mnist": "mnist/train-images-idx3-ubyte.gz",
 }
 _QUICK: dict[str, Path] = {}  # study -> its folder, run once per test session
 
@@ -68,14 +68,15 @@ def run_study(name: str, out: Path, *args: str) -> tuple[int, str]:
     """`latentlab study NAME --budget quick --out OUT --quiet [args]` in this process: (exit status, stderr).
 
     Every run also checkpoints halfway (train.checkpoint_every is not in the math: the saved config stays
-    the study's), so a test can cut a run back to an unfinished state; gan-mnist trains in this process.
+    the study's), so a test can cut a run back to an unfinished state; gan-mnist and diffusion-mnist train in
+    this process.
     """
     import contextlib
     import dataclasses
     import io
 
     from latentlab.cli import main
-    from latentlab.studies import gan_mnist
+    from latentlab.studies import diffusion_mnist, gan_mnist
     from latentlab.training.trainer import Trainer
 
     init = Trainer.__init__
@@ -90,6 +91,7 @@ def run_study(name: str, out: Path, *args: str) -> tuple[int, str]:
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
         mp.setattr(Trainer, "__init__", halfway)
         mp.setattr(gan_mnist, "parallel_workers", lambda *a: 1)
+        mp.setattr(diffusion_mnist, "parallel_workers", lambda *a: 1)
         mp.setenv("LATENTLAB_CACHE", str(out.parent / "cache"))  # the quick classifier of gan-mnist stays in tmp
         code = main(["study", name, "--budget", "quick", "--out", str(out), "--quiet",
                      *(["--data-dir", str(root)] if root else []), *args])

@@ -106,18 +106,28 @@ def train_all(s: Study, b: Budget, workers: int) -> tuple[dict[str, Run], dict[s
     """Every model trained (or reused) and scored by its samples_mnist protocol, in `workers` processes."""
     bars = not s.quiet and workers == 1  # progress bars of parallel workers would overwrite each other
     train = partial(s.run, quiet=not bars)  # a bound method of a dataclass: it pickles
-    scoring = ['eval.protocol="samples_mnist"', f'eval.classifier="{b.classifier}"', f"eval.n_test={b.n_test}",
-               "eval.figures=false"]
     jobs, iterations = {}, {}  # the costliest first, so that the workers finish together
     for name in ("wgan_gp", "least_squares", "nonsaturating", "minimax", "wgan_clip", "vae"):
-        preset, overrides = OBJECTIVES.get(name, VAE)
-        its = iterations[name] = (b.vae_iterations if name == "vae" else
-                                  b.wgan_iterations if name.startswith("wgan") else b.iterations)
-        jobs[name] = (train, (name, preset, [*overrides, *scoring, f"train.iterations={its}",
-                                             f"train.checkpoint_every={its}"]))
+        preset, overrides, iterations[name] = run_config(name, b)
+        jobs[name] = (train, (name, preset, overrides))
     s.log(f"training {len(jobs)} models in {workers} process(es) of {s.threads} thread(s)")
     trained = run_parallel(jobs, workers=workers, threads=s.threads)
     return {name: trained[name] for name in [*OBJECTIVES, "vae"]}, iterations
+
+
+def scoring(classifier: str, n_test: int) -> list[str]:
+    """The overrides that score a run by its samples_mnist protocol (eval.classifier, eval.n_test), no figures."""
+    return ['eval.protocol="samples_mnist"', f'eval.classifier="{classifier}"', f"eval.n_test={n_test}",
+            "eval.figures=false"]
+
+
+def run_config(name: str, b: Budget) -> tuple[str, list[str], int]:
+    """(preset, overrides, generator iterations) of the study's run `name` (an objective or "vae"): other studies
+    that train the same run with the same budget fields reuse it."""
+    preset, overrides = OBJECTIVES.get(name, VAE)
+    its = b.vae_iterations if name == "vae" else b.wgan_iterations if name.startswith("wgan") else b.iterations
+    return preset, [*overrides, *scoring(b.classifier, b.n_test), f"train.iterations={its}",
+                    f"train.checkpoint_every={its}"], its
 
 
 def study_checks(scores: dict[str, dict]) -> list[Check]:
