@@ -36,6 +36,18 @@ def test_bench_writes_a_result_per_case(tmp_path, data_root):
         assert speedup == pytest.approx(r["images_per_s"]["latentlab"] / r["images_per_s"][k], rel=0.01)
 
 
+def test_the_unet_ddpm_case_times_each_switch_beside_plain_fp32(tmp_path, data_root):
+    bench.run(tmp_path, iterations=1, rounds=1, data_dir=data_root, only=["unet_ddpm"], compile=False, quiet=True)
+    r = json.loads((tmp_path / "unet_ddpm.json").read_text())
+    assert set(r["images_per_s"]) == {"starter", "tensor", "latentlab", "latentlab_bf16", "latentlab_channels_last"}
+    assert r["preset"] == "ddpm_mnist" and r["warmup_steps"] == 5
+    for k, ratio in r["ratio_to_fp32"].items():  # each switch's throughput over the plain fp32 step's
+        assert ratio == pytest.approx(r["images_per_s"][k] / r["images_per_s"]["latentlab"], rel=0.01)
+    # ddpm_mnist's U-Net (16/32/64 channels, attention at 7×7) costs 0.42 GFLOP per image and step (measured
+    # 420,443,392 FLOPs: convolutions 0.14 forward and 0.28 backward); guards the case's hardware limit
+    assert r["flops_per_image"] == pytest.approx(4.204e8, rel=1e-3)
+
+
 def _bench_script(name: str):
     """The module of bench/<name>.py (bench/ is not a package)."""
     import importlib.util

@@ -53,9 +53,10 @@ def train(config: Config | str | Path, *, overrides: list[str] = (), out=None, r
         config, changed = run.resumed_config(overrides)  # what --set changes, if the checkpoint can take it
     elif not isinstance(config, Config):
         file_data = config_io.file_data(config)  # the data the file's own description speaks of
-        config, name = load_config(config, overrides)
+        in_memory = ['data.name="memory"', 'data.path=""'] if data is not None else []  # checked on what it trains on
+        config, name = load_config(config, [*overrides, *in_memory])
     else:
-        config = checked(config)
+        config = checked(config if data is None else replace(config, data=replace(config.data, name="memory", path="")))
     tensorboard.require(config.train.log)  # before any data is read or file written
     arrays, columns = (None, ()) if data is None else as_arrays(data)
     if arrays is not None:

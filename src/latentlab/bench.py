@@ -43,6 +43,12 @@ class Case:
     overrides: tuple[str, ...] = ()
     needs: str = ""  # a model name that must be registered; otherwise the case is pending
     unpaired: bool = False  # two domains: batches {"x", "x_b"}, counted per image pair
+    warmup: int = 20  # untimed trainer steps before each timed round (where torch.compile compiles)
+    variants: tuple[str, ...] = ()  # switches of VARIANTS measured beside the plain fp32 trainer (compile: --no-compile)
+
+
+# the trainer's speed switches, each measured as latentlab_<name> against the preset's plain fp32 step
+VARIANTS = {"compile": {"compile": True}, "bf16": {"precision": "bf16"}, "channels_last": {"channels_last": True}}
 
 
 # CycleGAN at the CPU scale (64 px, ResNet-6, ngf 32, batch 4), the paper's losses and pool; synthetic
@@ -59,6 +65,7 @@ CASES = (
     Case("gan", "gan_mnist", needs="gan"),
     Case("diffusion", "ddpm_8gaussians", needs="ddpm"),
     Case("cyclegan", "", needs="cyclegan", unpaired=True),
+    Case("unet_ddpm", "ddpm_mnist", needs="ddpm", warmup=5, variants=("bf16", "channels_last")),  # ~0.5 s a step
 )
 
 
@@ -183,7 +190,8 @@ def _latentlab_seconds(model, x, cfg: Config, iterations: int, warmup: int = 20)
 def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: int, peak: float,
              compile: bool = True) -> dict:
     """Every loop of the case, interleaved, `rounds` times: the references, latentlab with the preset's
-    settings and (if `compile`) latentlab with train.compile = true, its compile time reported apart."""
+    settings, (if `compile`) with train.compile = true, its compile time reported apart, and with each of the
+    case's `variants` (bf16 autocast, channels_last), each also as a ratio to the plain fp32 step."""
     if case.unpaired:  # x = (X, Y) uint8 at a load size 8 px above the model's; flops per image pair
         crop, b = x[0].shape[-1] - 8, cfg.train.batch_size
         shape = (x[0].shape[1], crop, crop)
@@ -198,9 +206,8 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
         binarize = cfg.data.binarize == "dynamic"
         images = x.dim() == 4 and x.shape[1] == 1
         datasets = {k: cls(x, binarize) for k, cls in REFERENCES.items() if images or cls is TensorItems}
-    ours = {"latentlab": cfg}
-    if compile:
-        ours["latentlab_compile"] = replace(cfg, train=replace(cfg.train, compile=True))
+    switches = (["compile"] if compile else []) + list(case.variants)
+    ours = {"latentlab": cfg, **{f"latentlab_{v}": replace(cfg, train=replace(cfg.train, **VARIANTS[v])) for v in switches}}
     times = {k: [] for k in [*datasets, *ours]}
     warmup_s = {k: [] for k in ours}
     for _ in range(rounds):  # interleaved: the machine's noise hits every loop alike
@@ -209,7 +216,7 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
             times[name].append(_reference_seconds(build_model(cfg.model, shape), dataset, cfg, iterations))
         for name, c in ours.items():
             torch.manual_seed(0)
-            seconds, warm = _latentlab_seconds(build_model(cfg.model, shape), x, c, iterations)
+            seconds, warm = _latentlab_seconds(build_model(cfg.model, shape), x, c, iterations, case.warmup)
             times[name].append(seconds)
             warmup_s[name].append(warm)
     per_s = {k: iterations * cfg.train.batch_size / min(v) for k, v in times.items()}
@@ -224,7 +231,10 @@ def run_case(case: Case, x: torch.Tensor, cfg: Config, iterations: int, rounds: 
         "hardware_limit_images_per_s": round(limit, 1),
         "fraction_of_limit": {k: round(v / limit, 3) for k, v in per_s.items()},
         "speedup": {k: round(per_s["latentlab"] / per_s[k], 2) for k in datasets},
-        "warmup_seconds": warmup_s,  # the first 20 steps; with compile, the compilation
+        # each switch's images/s over the plain fp32 trainer's, both best of the same interleaved rounds
+        "ratio_to_fp32": {k: round(per_s[k] / per_s["latentlab"], 3) for k in ours if k != "latentlab"},
+        "warmup_steps": case.warmup,
+        "warmup_seconds": warmup_s,  # the first warmup steps; with compile, the compilation
         "all_seconds": times,
     }
 
@@ -277,4 +287,4 @@ def summary_line(name: str, r: dict) -> str:
     ips, frac = r["images_per_s"], r["fraction_of_limit"]
     ours = "   ".join(f"{k} {ips[k]:8.0f} img/s ({frac[k]:.0%} of limit)" for k in ips if k.startswith("latentlab"))
     refs = "   ".join(f"{k} {ips[k]:8.0f} img/s ({frac[k]:.0%}, latentlab {r['speedup'][k]:.2f}x)" for k in r["speedup"])
-    return f"{name:10s} {ours}   {refs}"
+    return f"{name:10s} {r['flops_per_image'] / 1e9:.3f} GFLOP/image   {ours}   {refs}"

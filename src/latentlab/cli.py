@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="training-step throughput beside a reference loop and the hardware limit")
     p.add_argument("--iterations", type=_integer(POSITIVE_INT), default=300, help="iterations per timed round (default 300)")
     p.add_argument("--rounds", type=_integer(POSITIVE_INT), default=3, help="interleaved rounds; the best counts (default 3)")
-    p.add_argument("--only", action="append", metavar="CASE", help="cs236_vae | conv_vae | gan | diffusion (repeatable)")
+    p.add_argument("--only", action="append", metavar="CASE", help="cs236_vae | conv_vae | gan | diffusion | cyclegan | unet_ddpm (repeatable)")
     p.add_argument("--out", metavar="DIR", default="bench/results", help="where the JSON results go")
     p.add_argument("--no-compile", action="store_true", help="skip the train.compile = true variant")
     _common(p)

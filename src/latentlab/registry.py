@@ -10,6 +10,7 @@ from pathlib import Path
 
 from latentlab import config as config_io
 from latentlab.config import Config, ConfigError, ModelConfig
+from latentlab.fields import show
 from latentlab.data.handoff import plan
 from latentlab.evaluation.protocols import refusal
 from latentlab.models.ae import AE, AEConfig
@@ -44,10 +45,14 @@ def build_config(raw: dict) -> Config:
 
 
 def checked(config: Config) -> Config:
-    """`config` itself if every value is accepted and its evaluation protocol fits its data as far as the
-    config tells (evaluation/protocols.py; the model is asked once it is built), else a ConfigError."""
+    """`config` itself if every value is accepted, its model's rules on the kind of data hold (a model config's
+    `broken_data_rules(data plan)`) and its evaluation protocol fits its data as far as the config tells
+    (evaluation/protocols.py; the model is asked once it is built), else a ConfigError."""
     config = config_io.check_config(config)
-    why = refusal(None, plan(config))
+    data = plan(config)
+    for name, text in getattr(config.model, "broken_data_rules", lambda _: ())(data):
+        raise ConfigError(f"model.{name} = {show(getattr(config.model, name))} is not accepted: {text}")
+    why = refusal(None, data)
     if why is not None:
         raise ConfigError(why)
     return config
