@@ -10,9 +10,9 @@ from pathlib import Path
 
 from latentlab import config as config_io
 from latentlab.config import Config, ConfigError, ModelConfig
-from latentlab.fields import show
 from latentlab.data.handoff import plan
 from latentlab.evaluation.protocols import refusal
+from latentlab.fields import show
 from latentlab.models.ae import AE, AEConfig
 from latentlab.models.base import GenerativeModel
 from latentlab.models.cvae import CVAE, CVAEConfig
