@@ -29,8 +29,8 @@ CHUNK = 1_024  # rows of a distance block: 1,024 × 10,000 float64 distances are
 def knn_radii(x: Tensor, k: int = K, chunk: int = CHUNK) -> Tensor:
     """NND_k(φ) of every row φ of x (N, d): the distance to its k-th nearest neighbour among the other rows, (N,).
 
-    A row's distance to itself is 0, the smallest of its row of distances, so its k-th neighbour
-    without itself is the (k + 1)-th smallest distance with itself."""
+    A row's distance to itself is 0 (up to ~1e-7 of rounding), the smallest of its row of distances, so
+    its k-th neighbour without itself is the (k + 1)-th smallest distance with itself."""
     if len(x) <= k:
         raise ValueError(f"a k-NN radius with k = {k} needs more than {k} vectors, got {len(x)}")
     x = x.double()
