@@ -26,6 +26,9 @@ def test_every_protocol_a_config_accepts_has_one_entry():
     ({"name": "mnist"}, "samples2d", True),                 # images are not 2-D points
     ({"name": "array", "path": "x.npy"}, "samples2d", True),  # an array is images or a table, never points
     ({"name": "mnist", "image_size": [14, 14]}, "samples_mnist", True),
+    ({"name": "fashion_mnist"}, "samples_mnist", True),     # each image-sample protocol has its one dataset
+    ({"name": "mnist"}, "samples_fashion", True),
+    ({"name": "folder", "path": "x"}, "samples_fashion", True),  # no feature classifier for the user's images
     ({"name": "folder", "path": "x"}, "accuracy", False),   # labels: known only once the folder is read
 ])
 def test_a_rule_refuses_when_the_config_is_read_if_the_config_tells(data, protocol, known):
@@ -37,6 +40,26 @@ def test_a_rule_refuses_when_the_config_is_read_if_the_config_tells(data, protoc
     else:
         config = build_config(raw)
         assert refusal(None, plan(config)) is None
+
+
+@pytest.mark.parametrize("data, protocol, says", [
+    ({"name": "svhn"}, "samples_mnist", 'not "samples_mnist" for data.name = "svhn": FID, IS, precision and recall '
+                                        'need a feature classifier, and only MNIST ("samples_mnist") and '
+                                        'Fashion-MNIST ("samples_fashion") at 28×28 have one; use "test" or "none"'),
+    ({"name": "olivetti_faces"}, "samples_fashion", 'not "samples_fashion" for data.name = "olivetti_faces": FID, IS'),
+    ({"name": "fashion_mnist"}, "samples_mnist", 'not "samples_mnist" for data.name = "fashion_mnist": '
+                                                 'use "samples_fashion"'),
+    ({"name": "mnist"}, "samples_fashion", 'not "samples_fashion" for data.name = "mnist": use "samples_mnist"'),
+    ({"name": "fashion_mnist", "image_size": [32, 32]}, "samples_fashion",
+     "its feature classifier reads Fashion-MNIST at 28×28, and data.image_size = [32, 32]: set data.image_size = []"),
+    ({"name": "moons"}, "samples_fashion", 'not "samples_fashion" for data.name = "moons" (2-D points): use "samples2d"'),
+])
+def test_image_sample_protocols_say_in_one_line_what_they_score(data, protocol, says):
+    raw = {"model": {"name": "vae"}, "data": {"binarize": "none", **data}, "eval": {"protocol": protocol}}
+    with pytest.raises(ConfigError) as refused:
+        build_config(raw)
+    assert str(refused.value).startswith(f'eval.protocol = "{protocol}" is not accepted: ')
+    assert says in str(refused.value) and "\n" not in str(refused.value)
 
 
 def test_the_same_rule_refuses_the_data_once_read():

@@ -49,9 +49,10 @@ def test_gan_mnist_quick(quick_study):
     assert set(results["scores"]) == expected
     for name, s in results["scores"].items():  # the classifier's IS lies in [1, 10] by construction: finite only
         assert all(math.isfinite(s[k]) for k in ("fid", "is", "is_sd", "class_tv")), name
+        assert all(0.0 <= s[k] <= 1.0 for k in ("precision", "recall")), name  # shares of the k-NN manifolds
     # 300 real training images against the test set are far closer than any 10-step GAN's samples
     assert all(results["scores"]["floor"]["fid"] < s["fid"] for k, s in results["scores"].items() if k != "floor")
     assert len(results["classifier"]["sha256"]) == 64
     with Image.open(Path(out) / "samples.png") as img:
         assert img.format == "PNG"
-    assert (out / "report.html").exists()
+    assert "precision ↑" in (out / "report.html").read_text(encoding="utf-8")  # the table's P and R columns

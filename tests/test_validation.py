@@ -129,6 +129,10 @@ def test_named_bad_values_and_rules_between_fields(override, message, capsys, tm
     ("ncsn_8gaussians", "model.sigma_min=2", "model.sigma_min = 2.0 is not accepted: a number below model.sigma_max"),
     ("ddpm_8gaussians", "model.beta_end=1e-5", "model.beta_end = 1e-05 is not accepted: a number >= model.beta_start"),
     ("gan_mnist", "data.name=8gaussians", 'eval.protocol = "samples_mnist" is not accepted: not "samples_mnist" for'),
+    ("gan_mnist", "data.name=svhn", 'eval.protocol = "samples_mnist" is not accepted: not "samples_mnist" for '
+                                    'data.name = "svhn": FID, IS, precision and recall need a feature classifier'),
+    ("ddpm_fashion", "data.name=mnist", 'eval.protocol = "samples_fashion" is not accepted: not "samples_fashion" '
+                                        'for data.name = "mnist": use "samples_mnist"'),
     ("gan_8gaussians", "data.image_size=[4, 4]", "data.image_size = [4, 4] is not accepted: [] for the 2-D"),
 ])
 def test_rules_between_fields_of_models(preset, override, message, capsys, tmp_path, empty_data):

@@ -149,8 +149,10 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation after training (and by `latentlab eval`)."""
 
-    # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers)
-    protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy", "samples_mnist", "translation")
+    # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers); samples_mnist,
+    # samples_fashion: FID, IS, precision and recall of image samples on that dataset's feature classifier
+    protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy", "samples_mnist", "samples_fashion",
+                           "translation")
     reference: str = choice("", *REFERENCES)  # key of the published numbers to print beside ours; "": none
     subset_repeats: int = positive_int(100)  # NELBO/KL/Rec averaged over this many passes of the subset
     iwae_k: tuple[int, ...] = list_of((1, 10, 100, 1000), POSITIVE_INT)  # []: no IWAE bounds (an AE has none)
@@ -160,8 +162,9 @@ class EvalConfig:
     chunk: int = positive_int(25_000)  # images x samples per decoder pass: bounds memory (IWAE-1000: +0.4 GiB)
     figures: bool = flag(True)
     n_samples: int = positive_int(2_000)  # samples2d: model samples per metric, and the size of each real draw of its floor
-    # samples_mnist and translation: the classifier's recipe ("quick" trains in seconds, for tests and quick
-    # budgets: its scores compare nothing) and the test images scored, the first n (of each domain), 0: all
+    # samples_mnist, samples_fashion and translation: the classifier's recipe ("quick" trains in seconds, for
+    # tests and quick budgets: its scores compare nothing) and the test images scored, the first n (of each
+    # domain), 0: all
     classifier: str = choice("standard", "quick")
     n_test: int = nonnegative_int(0)
 

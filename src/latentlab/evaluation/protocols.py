@@ -7,10 +7,12 @@ samples2d: docs/protocols.md, section C, for 2-D data: MMD, energy distance and 
           samples against real draws, beside the same metrics between real draws (the floor); for
           the Gaussian mixtures also modes covered, share within 3σ and the learned score's error
           (evaluation/samples2d.py).
-samples_mnist: docs/protocols.md, section D, for MNIST image samples: the Fréchet distance of the feature
+samples_mnist, samples_fashion: docs/protocols.md, section D, for MNIST and Fashion-MNIST image samples
+          (1×28×28): the Fréchet distance, precision and recall (k = 3) of the dataset's feature
           classifier's penultimate features, its Inception score and class frequencies of 10,000
           model samples against the test set, beside a 10,000-image train sample's (the floor); the
-          classifier's SHA-256 is recorded (evaluation/classifier_metrics.py).
+          classifier's SHA-256 is recorded (evaluation/classifier_metrics.py). Other image data has
+          no feature classifier: these scores are not computed for it.
 translation: docs/protocols.md, section E, for a translator between two domains: translation success,
           FID and KID on a domain classifier's features, cycle and identity errors on the test domains,
           beside the untranslated images and real against real (evaluation/translation_metrics.py).
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from latentlab.data.handoff import Data, DataPlan
 from latentlab.errors import UserError
 from latentlab.evaluation.bound_protocols import run_accuracy, run_cs236, run_test
+from latentlab.evaluation.classifier_metrics import DATASETS, samples_protocol
 from latentlab.fields import show
 from latentlab.models.base import Classifier, GenerativeModel, Translator
 
@@ -48,7 +51,7 @@ def _one_phase(model, data) -> str | None:
     if model is not None and "model" not in model.phases:  # the bounds average the terms of loss(x, "model")
         return (f" for model.name = \"{data.config.model.name}\": it averages the loss terms of a one-phase model "
                 f"(this one has phases {', '.join(sorted(set(model.phases)))}); "
-                "use \"samples2d\", \"samples_mnist\" or \"none\"")
+                "use \"samples2d\", \"samples_mnist\", \"samples_fashion\" or \"none\"")
 
 
 def _classifier(model, data) -> str | None:
@@ -76,10 +79,25 @@ def _points(model, data) -> str | None:
         return f": not \"samples2d\" for data.name = \"{data.name}\" (it scores 2-D samples): use \"test\""
 
 
-def _mnist_28(model, data) -> str | None:
-    if data.name != "mnist" or data.config.data.image_size:
-        return (f": not \"samples_mnist\" for data.name = \"{data.name}\", image_size = "
-                f"{show(data.config.data.image_size)} (its classifier reads MNIST at 28×28)")
+def _feature_data(protocol: str) -> Rule:
+    """The rule of an image-sample protocol: the dataset whose feature classifier it reads (DATASETS), at 28×28."""
+    name = next(n for n, d in DATASETS.items() if d.protocol == protocol)
+
+    def rule(model, data) -> str | None:
+        if data.name == name:
+            return None if not data.config.data.image_size else (
+                f": its feature classifier reads {DATASETS[name].title} at 28×28, and data.image_size = "
+                f"{show(data.config.data.image_size)}: set data.image_size = []")
+        if data.name in DATASETS:
+            return f": not \"{protocol}\" for data.name = \"{data.name}\": use \"{DATASETS[data.name].protocol}\""
+        if data.kind == "points":
+            return f": not \"{protocol}\" for data.name = \"{data.name}\" (2-D points): use \"samples2d\""
+        have = " and ".join(f"{d.title} (\"{d.protocol}\")" for d in DATASETS.values())
+        return (f": not \"{protocol}\" for data.name = \"{data.name}\": FID, IS, precision and recall need a "
+                f"feature classifier, and only {have} at 28×28 have one; use \"test\" or \"none\" "
+                "(docs/protocols.md, section D)")
+
+    return rule
 
 
 def _none(model, data, config, quiet=True) -> dict:
@@ -92,10 +110,8 @@ def _samples2d(model, data, config, quiet=True) -> dict:
     return samples2d_protocol(model, data, config)
 
 
-def _samples_mnist(model, data, config, quiet=True) -> dict:
-    from latentlab.evaluation.classifier_metrics import samples_mnist_protocol
-
-    return samples_mnist_protocol(model, data, config)
+def _image_samples(model, data, config, quiet=True) -> dict:
+    return samples_protocol(model, data, config)
 
 
 def _translation(model, data, config, quiet=True) -> dict:
@@ -110,7 +126,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "test": Protocol(run_test, (_one_phase,)),
     "accuracy": Protocol(run_accuracy, (_classifier, _labelled)),
     "samples2d": Protocol(_samples2d, (_points,)),
-    "samples_mnist": Protocol(_samples_mnist, (_mnist_28,)),
+    "samples_mnist": Protocol(_image_samples, (_feature_data("samples_mnist"),)),
+    "samples_fashion": Protocol(_image_samples, (_feature_data("samples_fashion"),)),
     "translation": Protocol(_translation, (_translator,)),
 }
 

@@ -4,12 +4,13 @@ them, scored without Inception weights (docs/protocols.md, section D).
 Every model is trained with `latentlab train` (presets gan_mnist, wgan_clip_mnist, wgan_gp_mnist;
 cs236_vae for the VAE), whose evaluation (eval.protocol = "samples_mnist") scores 10,000 samples of
 each with a classifier trained here with a fixed seed (evaluation/classifier_metrics.py): the Fréchet distance of its penultimate features to
-the test set, its Inception score and the class frequencies. The floor is a 10,000-image training
-sample scored the same way. The Wasserstein objectives take five critic steps per generator step,
-so they get a fifth of the generator iterations: every objective gets about the same compute.
-All share the generator (InfoGAN's MNIST nets at half width); the critic has batch norm for the
-log and squared losses and none for the Wasserstein ones. On the CPU the six trainings run in
-one single-thread process per core (studies.run_parallel).
+the test set, precision and recall on the same features (k = 3), its Inception score and the class
+frequencies. The floor is a 10,000-image training sample scored the same way. The Wasserstein
+objectives take five critic steps per generator step, so they get a fifth of the generator
+iterations: every objective gets about the same compute. All share the generator (InfoGAN's MNIST
+nets at half width); the critic has batch norm for the log and squared losses and none for the
+Wasserstein ones. On the CPU the six trainings run in one single-thread process per core
+(studies.run_parallel).
 """
 
 from __future__ import annotations
@@ -83,19 +84,20 @@ def run(s: Study, b: Budget) -> Path:
             freqs[LABELS.get(key, key)] = results["class_freq"][kind]
             scores[key] = {**q, "train_s": round(train_s, 1), "iterations": its}
             grids.append((LABELS.get(key, key), samples[kind].cpu()))
-            rows.append([LABELS.get(key, key), q["fid"], f"{q['is']:.2f} ± {q['is_sd']:.2f}", q["class_tv"],
-                         q["min_class_freq"], its, round(train_s)])
+            rows.append([LABELS.get(key, key), q["fid"], f"{q['is']:.2f} ± {q['is_sd']:.2f}", q["precision"],
+                         q["recall"], q["class_tv"], q["min_class_freq"], its, round(train_s)])
     results = trained["vae"].results  # every run scores the same floor: one classifier, seed and n
     floor, n = results["sections"]["floor"], results["protocol"]["n_samples"]
     freqs["real (training images)"] = results["class_freq"]["floor"]
     scores["floor"] = floor
     rows.append(["real: training images (the floor)", floor["fid"], f"{floor['is']:.2f} ± {floor['is_sd']:.2f}",
-                 floor["class_tv"], floor["min_class_freq"], "-", "-"])
+                 floor["precision"], floor["recall"], floor["class_tv"], floor["min_class_freq"], "-", "-"])
     grids.append(("real: training images", data.train_x[:100]))
     checks = [*checks.values(), *study_checks(scores)]
     section = Section("Sample quality", _text(b, record, classifier_s, n, workers, s.threads),
-                      [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "class TV ↓", "min class share",
-                              "iterations", "train s"], rows)], _figures(s, trained, grids, freqs), checks)
+                      [Table(["model", "FID ↓", "IS ↑ (± sd over 10 splits)", "precision ↑", "recall ↑",
+                              "class TV ↓", "min class share", "iterations", "train s"], rows)],
+                      _figures(s, trained, grids, freqs), checks)
     summary = {"classifier": record, "classifier_s": round(classifier_s, 1), "scores": scores, "class_freq": freqs,
                "checks": checks, "torch_threads": s.threads, "workers": workers}
     return s.finish(summary, title="GAN objectives on MNIST, scored by a classifier of our own", sections=[section],
@@ -156,7 +158,9 @@ def _text(b: Budget, record: dict, classifier_s: float, n: int, workers: int, th
     return (f"{n:,} samples per model against {n:,} test images (each run's samples_mnist protocol). Classifier "
             f"{record['name']}: test accuracy {record['test_accuracy']:.2f} %, SHA-256 {record['sha256']}, "
             f"{'found in the cache' if record['cached'] else f'trained in {classifier_s:.0f} s'} "
-            f"({record['path']}). FID uses its 128 penultimate ReLU features, IS its softmax (10 splits); "
+            f"({record['path']}). FID uses its 128 penultimate ReLU features, IS its softmax (10 splits); precision "
+            "and recall (k = 3) are the shares of samples inside the test images' k-NN manifold of the same features "
+            "and of test images inside the samples' one; "
             "class TV is the total variation between the sample's class frequencies and the test labels'. "
             f"GANs: {b.iterations} generator iterations for minimax, non-saturating and least squares "
             f"(one critic step each), {b.wgan_iterations} for the Wasserstein objectives (five critic steps each); "
