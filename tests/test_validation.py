@@ -117,6 +117,7 @@ def test_every_field_of_every_preset_refuses_bad_values_in_one_line(preset, caps
     ("model.name=vea", 'model.name = "vea" is not accepted: one of "ae", '),
     ("eval.iwae_k=[1, 10]", "eval.iwae_repeats = [100, 10, 1, 1] is not accepted: a list as long as eval.iwae_k"),
     ("eval.protocol=samples2d", 'eval.protocol = "samples2d" is not accepted: '),
+    ("eval.n_test=3", "eval.n_test = 3 is not accepted: 0 (all) or an integer >= 4: precision and recall need"),
     ("data.name=moons", 'data.binarize = "dynamic" is not accepted: "none" for the 2-D distribution "moons"'),
 ])
 def test_named_bad_values_and_rules_between_fields(override, message, capsys, tmp_path, empty_data):

@@ -172,6 +172,8 @@ class EvalConfig:
         """(field, what it accepts) for each rule between fields these values break."""
         if len(self.iwae_repeats) != len(self.iwae_k):
             yield "iwae_repeats", f"a list as long as eval.iwae_k ({len(self.iwae_k)} values), one count per k"
+        if 0 < self.n_test < 4:
+            yield "n_test", "0 (all) or an integer >= 4: precision and recall need each image's 3 nearest neighbours"
 
 
 @dataclass(frozen=True)
