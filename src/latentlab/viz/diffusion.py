@@ -34,11 +34,7 @@ def quality_vs_steps(rows: list[dict], path: Path) -> Path:
             ax.plot([r["steps"]], [r.get(key, float("nan"))], "x", ms=9, mew=2, color="C3",
                     label=f"ancestral (n = {r['n']:,})")
         ax.set_xscale("log")
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("network calls per image")
-        ax.set_title(label, fontsize=10)
-        ax.grid(alpha=0.3, which="both")
+        _frame(ax, "network calls per image", label, log)
     axes[0].legend(fontsize=8)
     return save_figure(fig, path)
 
@@ -51,11 +47,7 @@ def quality_vs_guidance(rows: list[dict], path: Path) -> Path:
     ws = [r["w"] for r in rows]
     for ax, (key, label, log) in zip(axes, (("accuracy", "classified as their label, % ↑", False), *_QUALITY)):
         ax.plot(ws, [r.get(key, float("nan")) for r in rows], "o-", ms=4)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("guidance scale w")
-        ax.set_title(label, fontsize=10)
-        ax.grid(alpha=0.3, which="both")
+        _frame(ax, "guidance scale w", label, log)
     return save_figure(fig, path)
 
 
@@ -69,10 +61,14 @@ def quality_vs_training(rows: list[dict], path: Path, reference: dict[str, float
         ax.plot(steps, [r.get(key, float("nan")) for r in rows], "o-", ms=4, label=f"DDPM (n = {rows[0]['n']:,})")
         if reference and key in reference:
             ax.axhline(reference[key], color="k", ls=":", lw=1, label=reference_label)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_title(label, fontsize=10)
-        ax.grid(alpha=0.3, which="both")
+        _frame(ax, "training step", label, log)
     axes[0].legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def _frame(ax, xlabel: str, title: str, log: bool) -> None:
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
