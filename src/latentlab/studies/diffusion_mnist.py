@@ -135,7 +135,7 @@ def process_section(s: Study, run) -> Section:
 
 
 def _quality_row(label, r: dict, *extra) -> list:
-    return [label, r["fid"], f"{r['is']:.2f}", r.get("precision", "–"), r.get("recall", "–"), *extra]
+    return [label, r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"], *extra]
 
 
 def sweep_section(s: Study, sweep: dict) -> Section:
@@ -144,7 +144,7 @@ def sweep_section(s: Study, sweep: dict) -> Section:
     table = Table(["sampler", "network calls", "images", "FID ↓", "IS ↑", "precision ↑", "recall ↑",
                    "s per 1,000 images"],
                   [[f"{r['sampler']} ({r['spacing']})" + (" (same x_T as ancestral)" if r.get("paired") else ""),
-                    r["steps"], r["n"], r["fid"], f"{r['is']:.2f}", r.get("precision", "–"), r.get("recall", "–"),
+                    r["steps"], r["n"], r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"],
                     r["s_per_1000"]] for r in rows])
     ancestral = next(r for r in rows if r["sampler"] == "ancestral")
     paired = next(r for r in rows if r.get("paired"))
@@ -166,7 +166,7 @@ def guided_section(s: Study, guided: dict) -> Section:
     rows = guided["rows"]
     table = Table(["w", "classified as their label %", "FID ↓", "IS ↑", "precision ↑", "recall ↑",
                    "s per 1,000 images"],
-                  [[r["w"], r["accuracy"], r["fid"], f"{r['is']:.2f}", r.get("precision", "–"), r.get("recall", "–"),
+                  [[r["w"], r["accuracy"], r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"],
                     r["s_per_1000"]] for r in rows])
     best = max(rows, key=lambda r: r["accuracy"])
     checks = [Check(f"guided samples classified as the digit they were drawn for ≥ {GUIDED_ACCURACY} % at the best w "
@@ -199,8 +199,8 @@ def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[S
     ddpm, gan = scores["DDPM, DDIM-50"], scores["GAN, non-saturating"]
     checks = [Check("the DDPM's FID (DDIM-50) below the non-saturating GAN's", ddpm["fid"] < gan["fid"],
                     round(ddpm["fid"], 2)),
-              Check("the DDPM's recall above the non-saturating GAN's", ddpm.get("recall", 0) > gan.get("recall", 1),
-                    ddpm.get("recall"))]
+              Check("the DDPM's recall above the non-saturating GAN's", ddpm["recall"] > gan["recall"],
+                    ddpm["recall"])]
     checks += [Check.from_dict(c) for c in runs["ddpm"].results["checks"]]
     table = Table(["model", "FID ↓", "IS ↑", "precision ↑", "recall ↑", "class TV ↓", "train s",
                    "sampling s per 1,000 images"], rows)
@@ -214,7 +214,7 @@ def training_section(s: Study, rows: list[dict], runs: dict) -> Section:
     """FID, precision and recall against training steps, beside the non-saturating GAN's final numbers."""
     gan = runs["nonsaturating"].results["sections"]["samples"]
     table = Table(["training step", "images", "FID ↓", "IS ↑", "precision ↑", "recall ↑"],
-                  [[r["step"], r["n"], r["fid"], f"{r['is']:.2f}", r.get("precision", "–"), r.get("recall", "–")]
+                  [[r["step"], r["n"], r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"]]
                    for r in rows])
     figures = [("DDIM-50 samples of each checkpoint's weights (EMA) against training steps",
                 fig.quality_vs_training(rows, s.out / "training.png", gan,
@@ -225,4 +225,9 @@ def training_section(s: Study, rows: list[dict], runs: dict) -> Section:
     text = ("How far training has gone: if the DDPM's FID still falls at the last checkpoint, a longer budget "
             "buys quality. The dotted line is the GAN's score on its own (larger) sample: lower than a curve "
             "point of the same model would be, since FID falls with n.")
+    ema = runs["ddpm"].config.train.ema
+    if ema:
+        lag = ", ".join(f"{100 * ema ** r['step']:.1f} % at step {r['step']:,}" for r in rows[:3])
+        text += (f" The weights are the EMA's (decay {ema}), which starts at the initial weights and keeps "
+                 f"decay^step of them ({lag}): early checkpoints score worse than their raw weights would.")
     return Section("Quality against training steps", text, [table], figures)

@@ -28,10 +28,10 @@ def quality_vs_steps(rows: list[dict], path: Path) -> Path:
     for ax, (key, label, log) in zip(axes, (*_QUALITY, ("s_per_1000", "s per 1,000 images (one thread)", True))):
         for k, spacing in enumerate(dict.fromkeys(r["spacing"] for r in ddim)):
             line = [r for r in ddim if r["spacing"] == spacing]
-            ax.plot([r["steps"] for r in line], [r.get(key, float("nan")) for r in line], "o-", ms=4, color=f"C{k}",
+            ax.plot([r["steps"] for r in line], [r[key] for r in line], "o-", ms=4, color=f"C{k}",
                     label=f"DDIM η = 0, {spacing} (n = {line[0]['n']:,})")
         for r in ancestral:
-            ax.plot([r["steps"]], [r.get(key, float("nan"))], "x", ms=9, mew=2, color="C3",
+            ax.plot([r["steps"]], [r[key]], "x", ms=9, mew=2, color="C3",
                     label=f"ancestral (n = {r['n']:,})")
         ax.set_xscale("log")
         _frame(ax, "network calls per image", label, log)
@@ -46,7 +46,7 @@ def quality_vs_guidance(rows: list[dict], path: Path) -> Path:
     axes = fig.subplots(1, 4)
     ws = [r["w"] for r in rows]
     for ax, (key, label, log) in zip(axes, (("accuracy", "classified as their label, % ↑", False), *_QUALITY)):
-        ax.plot(ws, [r.get(key, float("nan")) for r in rows], "o-", ms=4)
+        ax.plot(ws, [r[key] for r in rows], "o-", ms=4)
         _frame(ax, "guidance scale w", label, log)
     return save_figure(fig, path)
 
@@ -58,7 +58,7 @@ def quality_vs_training(rows: list[dict], path: Path, reference: dict[str, float
     axes = fig.subplots(1, 3)
     steps = [r["step"] for r in rows]
     for ax, (key, label, log) in zip(axes, _QUALITY):
-        ax.plot(steps, [r.get(key, float("nan")) for r in rows], "o-", ms=4, label=f"DDPM (n = {rows[0]['n']:,})")
+        ax.plot(steps, [r[key] for r in rows], "o-", ms=4, label=f"DDPM (n = {rows[0]['n']:,})")
         if reference and key in reference:
             ax.axhline(reference[key], color="k", ls=":", lw=1, label=reference_label)
         _frame(ax, "training step", label, log)
