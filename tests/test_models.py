@@ -62,9 +62,10 @@ def test_ae_loss_is_binary_cross_entropy():
 
 SCORE_MODELS_2D = {"ncsn", "ddpm"}  # 2-D score models: their smoke test is in test_score_models.py
 ADVERSARIAL = {"gan", "cyclegan"}  # no encoder/decoder; smoke-tested per objective in test_gan.py, test_cyclegan.py
+POST_HOC = {"latent_prior"}  # built on a trained parent run: smoke-tested in test_latent_priors.py
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - SCORE_MODELS_2D - ADVERSARIAL))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - SCORE_MODELS_2D - ADVERSARIAL - POST_HOC))
 @pytest.mark.parametrize("net", ["v1", "conv"])
 def test_every_model_trains_with_finite_loss_and_gradients(name, net):
     has_net = "net" in MODELS[name][1].__dataclass_fields__  # P-PCA has no networks

@@ -19,6 +19,7 @@ from latentlab.models.cvae import CVAE, CVAEConfig
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.gan import GAN, GANConfig
 from latentlab.models.gmvae import GMVAE, GMVAEConfig
+from latentlab.models.latent_prior import LatentPrior, LatentPriorConfig
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.models.ddpm import DDPM, DDPMConfig
@@ -36,6 +37,7 @@ MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
     "ddpm": (DDPM, DDPMConfig),
     "gan": (GAN, GANConfig),
     "cyclegan": (CycleGAN, CycleGANConfig),
+    "latent_prior": (LatentPrior, LatentPriorConfig),
 }
 
 
