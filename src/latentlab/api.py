@@ -162,11 +162,9 @@ def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=No
     report and --resume work on it as on any run. The parent's directory is only read: a parent trained on
     arrays handed to the API has its copy of them copied. A parent without an encoder and a decoder, or
     unfinished, or damaged, is refused (UserError) before anything is written."""
-    from latentlab.models.latent_prior import open_parent
-
     if kind not in PRIOR_TRAIN:
         raise UserError(f"--kind {kind} is not accepted: one of {', '.join(PRIOR_TRAIN)}")
-    parent, _ = open_parent(str(run))
+    parent = open_parent(run)
     _, raw = parent.read_toml()
     train_raw = {**PRIOR_TRAIN[kind], "seed": raw["train"].get("seed", 0), "device": raw["train"].get("device", "auto")}
     if kind == "gmm":  # one batch of every training image
@@ -184,3 +182,20 @@ def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=No
         save_copy = parent.arrays_path.read_bytes()
         target.arrays_path.write_bytes(save_copy)
     return train(config, out=target.path, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=evaluate_after)
+
+
+def open_parent(path) -> Run:
+    """The parent run of a latent prior: readable, finished, and a model with an encoder q(z|x) and a decoder
+    p(x|z); else a UserError in one line saying why and what to do. Nothing is written."""
+    from latentlab.registry import parent_model
+
+    try:
+        parent = Run.open(path)
+        config, step = parent.config, parent.step
+    except UserError as e:
+        raise UserError(f"model.parent = {path} cannot be read: {e}") from None
+    if step < config.train.iterations:
+        raise UserError(f"model.parent = {path} is unfinished (step {step} of {config.train.iterations}): "
+                        f"finish it first with latentlab train --resume {path}")
+    parent_model(str(parent.path), parent.x_shape)  # loads its newest checkpoint: refuses a damaged one
+    return parent

@@ -29,10 +29,8 @@ from torch import Tensor
 
 from latentlab.data.batcher import binarize
 from latentlab.evaluation.sample_metrics import BANDWIDTHS, energy_and_mmd2
-from latentlab.models.latent_prior import ObservationModel
 from latentlab.models.priors import StandardNormal
-from latentlab.objectives.elbo import iwae_bound, iwae_key
-from latentlab.probability import log_normal, sample_gaussian
+from latentlab.objectives.elbo import iwae_key
 
 N_CODES = 5_000  # test codes and prior draws of the latent metrics (three 5,000² distance blocks)
 INNER_K = 10  # the two-stage prior's samples per estimate of p(z) inside the bounds
@@ -53,10 +51,7 @@ def bounds(model, x: Tensor, log_pz, ks: tuple[int, ...], chunk: int) -> dict[st
     for k in ks:
         total = 0.0
         for xb in x.split(max(1, chunk // k)):
-            q_mean, q_var = model.encode(xb)
-            z = sample_gaussian(q_mean.expand(k, *q_mean.shape), q_var.expand(k, *q_var.shape))  # (k, B, Z)
-            log_w = iwae_bound(model.parent.log_px_given_z(xb, z), log_pz(z), log_normal(z, q_mean, q_var))
-            total += float(log_w.sum(dtype=torch.float64))
+            total += float(model.iwae_under(xb, k, log_pz).sum(dtype=torch.float64))
         out["elbo" if k == 1 else iwae_key(k).lstrip("-")] = total / len(x)
     return out
 
@@ -80,8 +75,7 @@ def latent_prior_protocol(model, data, config) -> dict:
         x_prior, decode_s = _timed(lambda: model.decode(z_prior))
     normal = StandardNormal(codes.shape[-1]).to(codes.device)
     sections = {"prior": latent_distances(z_prior, codes), "normal": latent_distances(normal.sample(n, g), codes)}
-    deterministic = bool((model.encode(x[:8])[1] == 0).all())
-    if model.log_pz(codes[:1]) is not None and isinstance(model.parent, ObservationModel) and not deterministic:
+    if model.log_pz(codes[:1]) is not None and model.has_bounds(x):
         xb, ks = x[:N_BOUND], tuple(k for k in config.eval.iwae_k if k <= 100) or (1,)
         sections["prior"].update(bounds(model, xb, lambda z: model.log_pz(z, INNER_K), ks, config.eval.chunk))
         sections["normal"].update(bounds(model, xb, normal.log_prob, ks, config.eval.chunk))

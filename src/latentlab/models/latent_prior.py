@@ -32,11 +32,11 @@ from torch import Tensor
 from latentlab.errors import UserError
 from latentlab.fields import choice, flag, nonnegative_int, positive_int, text
 from latentlab.models.base import Batch, ConditionalEncoder, Decoder, Encoder, GenerativeModel
-from latentlab.models.ddpm import DDPMConfig
 from latentlab.models.prior_diffusion import DiffusionPrior
 from latentlab.models.prior_gmm import GaussianMixturePrior
 from latentlab.models.prior_two_stage import TwoStagePrior
-from latentlab.probability import sample_gaussian
+from latentlab.objectives.elbo import iwae_bound
+from latentlab.probability import log_normal, sample_gaussian
 
 ENCODE_CHUNK = 2_048  # images per encoder call while encoding a batch
 
@@ -62,11 +62,6 @@ class LatentPriorConfig:
         if self.kind == "diffusion" and self.sampler == "ddim" and self.ddim_steps > self.timesteps:
             yield "ddim_steps", f"an integer in [1, model.timesteps = {self.timesteps}]"
 
-    def ddpm(self) -> DDPMConfig:
-        """The DDPM of kind = "diffusion": an MLP ε_θ, x̂_0 clipped to the box of the scaled training codes."""
-        return DDPMConfig(timesteps=self.timesteps, net="mlp", hidden=self.hidden, blocks=self.blocks, x_freqs=0,
-                          sampler=self.sampler, ddim_steps=self.ddim_steps)
-
 
 @runtime_checkable
 class ObservationModel(Protocol):
@@ -74,27 +69,15 @@ class ObservationModel(Protocol):
         """log p(x|z) for z (..., B, Z): (..., B)."""
 
 
-def open_parent(path: str):
-    """The parent run and its model (frozen, eval mode, on the CPU): a finished run whose model has an encoder
-    q(z|x) and a decoder p(x|z); else a UserError in one line saying why and what to do."""
-    from latentlab.run import Run
-
-    try:
-        run = Run.open(path)
-        config = run.config
-        model = run.load_model("cpu")
-    except UserError as e:
-        raise UserError(f"model.parent = {path} cannot be read: {e}") from None
-    if run.step < config.train.iterations:
-        raise UserError(f"model.parent = {path} is unfinished (step {run.step} of {config.train.iterations}): "
-                        f"finish it first with latentlab train --resume {path}")
+def check_parent(model: GenerativeModel, path: str, name: str) -> None:
+    """A UserError in one line unless the parent model (of model.name `name`, from the run `path`) has an encoder
+    q(z|x) and a decoder p(x|z)."""
     if isinstance(model, ConditionalEncoder) and not isinstance(model, Encoder):
-        raise UserError(f"model.parent = {path} is a conditional model ({config.model.name}): a prior per label is "
+        raise UserError(f"model.parent = {path} is a conditional model ({name}): a prior per label is "
                         "not offered yet; fit one on an unconditional parent (vae, ae, gmvae)")
     if not (isinstance(model, Encoder) and isinstance(model, Decoder)):
-        raise UserError(f"model.parent = {path} is a {config.model.name} run, which has no encoder q(z|x) and "
+        raise UserError(f"model.parent = {path} is a {name} run, which has no encoder q(z|x) and "
                         "decoder p(x|z): a latent prior needs a latent model (vae, ae, gmvae)")
-    return run, model.requires_grad_(False)
 
 
 class LatentPrior(GenerativeModel):
@@ -106,20 +89,18 @@ class LatentPrior(GenerativeModel):
                        the prior that maximises the ELBO for the parent's q and p(x|z) (Hoffman & Johnson 2016).
     """
 
-    def __init__(self, config: LatentPriorConfig, x_shape: tuple[int, ...]):
+    def __init__(self, config: LatentPriorConfig, x_shape: tuple[int, ...], parent: GenerativeModel):
+        """`parent`: the parent run's model with its trained weights (registry.build_model loads it)."""
         super().__init__()
-        parent_run, parent = open_parent(config.parent)
-        if tuple(x_shape) != parent_run.x_shape:
-            raise UserError(f"the data have x of shape {tuple(x_shape)}, the parent {config.parent} was trained on "
-                            f"{parent_run.x_shape}: keep the parent's [data] section")
-        self.config, self.x_shape, self.parent = config, tuple(x_shape), parent
+        self.config, self.x_shape, self.parent = config, tuple(x_shape), parent.requires_grad_(False).eval()
         self.z_dim = parent.encode(torch.zeros(1, *x_shape))[0].shape[-1]
         if config.kind == "gmm":
             self.prior = GaussianMixturePrior(self.z_dim, config.components)
         elif config.kind == "two-stage":
             self.prior = TwoStagePrior(self.z_dim, config.hidden, config.layers)
         else:
-            self.prior = DiffusionPrior(self.z_dim, config.ddpm())
+            self.prior = DiffusionPrior(self.z_dim, timesteps=config.timesteps, hidden=config.hidden,
+                                        blocks=config.blocks, sampler=config.sampler, ddim_steps=config.ddim_steps)
         self.register_buffer("fit_s", torch.zeros((), dtype=torch.float64))  # gmm: seconds of the EM fit
         self._codes: Tensor | None = None
 
@@ -167,6 +148,18 @@ class LatentPrior(GenerativeModel):
         if self.config.kind == "two-stage":
             return self.prior.log_prob_bound(z, k)
         return None
+
+    def has_bounds(self, x: Tensor) -> bool:
+        """Whether `iwae_under` can bound log p(x): the parent has a log p(x|z) and q(z|x) a density (not an AE's)."""
+        return isinstance(self.parent, ObservationModel) and not bool((self.parent.encode(x[:8])[1] == 0).all())
+
+    @torch.no_grad()
+    def iwae_under(self, x: Tensor, k: int, log_pz) -> Tensor:
+        """IWAE-k with `log_pz` (z (k, B, Z) -> (k, B)) as the prior: log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x),
+        z_i ~ q(z|x) (Burda et al. 2016, eq. 8; k = 1: the ELBO), (B,) nats."""
+        q_mean, q_var = self.parent.encode(x)
+        z = sample_gaussian(q_mean.expand(k, *q_mean.shape), q_var.expand(k, *q_var.shape))  # (k, B, Z)
+        return iwae_bound(self.parent.log_px_given_z(x, z), log_pz(z), log_normal(z, q_mean, q_var))
 
     # -- the contract
     def parameter_groups(self) -> dict[str, list]:
