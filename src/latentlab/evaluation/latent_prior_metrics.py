@@ -70,15 +70,18 @@ def latent_prior_protocol(model, data, config) -> dict:
     if config.data.binarize != "none":
         x = binarize(x, torch.Generator(device=x.device).manual_seed(config.eval.test_binarize_seed))
     codes = model.encode_draw(x)  # (n, Z)
+    normal = StandardNormal(codes.shape[-1]).to(codes.device)
+    g_normal = torch.Generator(device=codes.device).manual_seed(config.train.seed + 1)  # the same for every prior
+    sections = {"normal": latent_distances(normal.sample(n, g_normal), codes)}
     with torch.no_grad():
         z_prior, sample_s = _timed(lambda: model.sample_z(n, g))
         x_prior, decode_s = _timed(lambda: model.decode(z_prior))
-    normal = StandardNormal(codes.shape[-1]).to(codes.device)
-    sections = {"prior": latent_distances(z_prior, codes), "normal": latent_distances(normal.sample(n, g), codes)}
+    sections["prior"] = latent_distances(z_prior, codes)
     if model.log_pz(codes[:1]) is not None and model.has_bounds(x):
         xb, ks = x[:N_BOUND], tuple(k for k in config.eval.iwae_k if k <= 100) or (1,)
-        sections["prior"].update(bounds(model, xb, lambda z: model.log_pz(z, INNER_K), ks, config.eval.chunk))
-        sections["normal"].update(bounds(model, xb, normal.log_prob, ks, config.eval.chunk))
+        for name, log_pz in (("normal", normal.log_prob), ("prior", lambda z: model.log_pz(z, INNER_K))):
+            torch.manual_seed(config.train.seed)  # the same draws z ~ q(z|x) under both priors
+            sections[name].update(bounds(model, xb, log_pz, ks, config.eval.chunk))
     sections["times"] = {"fit_s": float(model.fit_s), "sample_z_s": sample_s, "decode_s": decode_s}
     protocol = {"name": "latent_prior", "kind": model.config.kind, "parent": model.config.parent, "n_codes": n,
                 "bandwidths": [h * math.sqrt(codes.shape[-1] / 2) for h in BANDWIDTHS], "seed": config.train.seed,
