@@ -62,9 +62,10 @@ def test_ae_loss_is_binary_cross_entropy():
 
 SCORE_MODELS_2D = {"ncsn", "ddpm"}  # 2-D score models: their smoke test is in test_score_models.py
 ADVERSARIAL = {"gan", "cyclegan"}  # no encoder/decoder; smoke-tested per objective in test_gan.py, test_cyclegan.py
+POST_HOC = {"latent_prior"}  # built on a trained parent run: smoke-tested in test_latent_priors.py
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - SCORE_MODELS_2D - ADVERSARIAL))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - SCORE_MODELS_2D - ADVERSARIAL - POST_HOC))
 @pytest.mark.parametrize("net", ["v1", "conv"])
 def test_every_model_trains_with_finite_loss_and_gradients(name, net):
     has_net = "net" in MODELS[name][1].__dataclass_fields__  # P-PCA has no networks
@@ -164,11 +165,14 @@ def test_models_import_no_other_model_and_evaluation_no_concrete_model():
 
     graph = import_graph(Path(latentlab.__file__).parent.parent)
     shared = {"latentlab.models.base", "latentlab.models.priors", "latentlab.models.observation",
-              "latentlab.models.history_pool"}  # building blocks, not models
+              "latentlab.models.history_pool", "latentlab.models.prior_gmm", "latentlab.models.prior_two_stage",
+              "latentlab.models.prior_diffusion"}  # building blocks, not models
     for module, imported in graph.items():
         concrete = {m for m in imported if m.startswith("latentlab.models.") and m not in shared}
         if module.startswith("latentlab.models."):
-            # the one subclass: the GMVAE is the VAE with a trained mixture prior
-            assert concrete <= ({"latentlab.models.vae"} if module == "latentlab.models.gmvae" else set()), module
+            # the one subclass: the GMVAE is the VAE with a trained mixture prior; the latent-diffusion prior is a DDPM
+            allowed = {"latentlab.models.gmvae": {"latentlab.models.vae"},
+                       "latentlab.models.prior_diffusion": {"latentlab.models.ddpm"}}.get(module, set())
+            assert concrete <= allowed, module
         if module.startswith(("latentlab.evaluation.", "latentlab.reporting.", "latentlab.training.")):
             assert not concrete, module

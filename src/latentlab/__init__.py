@@ -1,6 +1,6 @@
 """latentlab: deep generative models with latent variables, correct to the equation.
 
-The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `load_model` (see api.py),
+The Python API mirrors the CLI: `train`, `evaluate`, `sample`, `report`, `prior`, `load_model` (see api.py),
 over run directories (`Run`, see run/directory.py).
 """
 
@@ -9,7 +9,7 @@ from latentlab._version import __version__
 # The API imports torch, so it is imported on first use: `import latentlab` stays light (the CLI's
 # `--help` needs no torch). No subpackage may share a name with these: importing a submodule
 # sets it as an attribute of this package, which would hide the function of the same name.
-API = ("train", "evaluate", "sample", "report", "load_model")
+API = ("train", "evaluate", "sample", "report", "prior", "load_model")
 __all__ = [*API, "Run", "__version__"]
 
 

@@ -144,3 +144,58 @@ def report(runs: list[Run | str | Path], out=None) -> Path:
     runs = [Run(r) for r in runs]
     out = Path(out) if out else (runs[0].report_path if len(runs) == 1 else Path("report.html"))
     return write_report([r.path for r in runs], out)
+
+
+# what each kind of latent prior trains for by default (`--set train.…` changes it): the mixture is fitted by EM
+# in one iteration on one batch that holds the whole training set; the others train on batches of codes
+PRIOR_TRAIN = {"gmm": {"iterations": 1, "lr": 1e-3},
+               "two-stage": {"iterations": 3_000, "batch_size": 256, "lr": 1e-3},
+               "diffusion": {"iterations": 5_000, "batch_size": 256, "lr": 1e-3}}
+
+
+def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=None, data_dir=None,
+          device: str | None = None, quiet: bool = False, evaluate_after: bool = True) -> Run:
+    """Fit a latent prior ("gmm", "two-stage" or "diffusion"; models/latent_prior.py) on the codes of the
+    trained run `run`, in a run directory of its own (default runs/<parent>-prior-<kind>-<time>); returns it.
+
+    Its config names the parent (model.parent) and repeats the parent's [data], so evaluate, sample,
+    report and --resume work on it as on any run. The parent's directory is only read: a parent trained on
+    arrays handed to the API has its copy of them copied. A parent without an encoder and a decoder, or
+    unfinished, or damaged, is refused (UserError) before anything is written."""
+    if kind not in PRIOR_TRAIN:
+        raise UserError(f"--kind {kind} is not accepted: one of {', '.join(PRIOR_TRAIN)}")
+    parent = open_parent(run)
+    _, raw = parent.read_toml()
+    train_raw = {**PRIOR_TRAIN[kind], "seed": raw["train"].get("seed", 0), "device": raw["train"].get("device", "auto")}
+    if kind == "gmm":  # one batch of every training image
+        train_raw["batch_size"] = len(prepare(parent.config, data_dir, "cpu", run=parent).train_x)
+        train_raw["ema"] = 0.0
+    eval_raw = {"protocol": "latent_prior", "iwae_k": [1, 10], "iwae_repeats": [1, 1],
+                **{k: raw["eval"][k] for k in ("classifier", "n_test", "test_binarize_seed", "figures") if k in raw["eval"]}}
+    table = {"model": {"name": "latent_prior", "kind": kind, "parent": str(parent.path.resolve())},
+             "data": raw["data"], "train": train_raw, "eval": eval_raw}
+    from latentlab.registry import build_config
+
+    config = build_config(config_io.apply_overrides(table, list(overrides)))
+    target = Run.create(out, f"{parent.name}-prior-{kind}")
+    if config.data.name == "memory":
+        save_copy = parent.arrays_path.read_bytes()
+        target.arrays_path.write_bytes(save_copy)
+    return train(config, out=target.path, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=evaluate_after)
+
+
+def open_parent(path) -> Run:
+    """The parent run of a latent prior: readable, finished, and a model with an encoder q(z|x) and a decoder
+    p(x|z); else a UserError in one line saying why and what to do. Nothing is written."""
+    from latentlab.registry import parent_model
+
+    try:
+        parent = Run.open(path)
+        config, step = parent.config, parent.step
+    except UserError as e:
+        raise UserError(f"model.parent = {path} cannot be read: {e}") from None
+    if step < config.train.iterations:
+        raise UserError(f"model.parent = {path} is unfinished (step {step} of {config.train.iterations}): "
+                        f"finish it first with latentlab train --resume {path}")
+    parent_model(str(parent.path), parent.x_shape)  # loads its newest checkpoint: refuses a damaged one
+    return parent

@@ -1,4 +1,4 @@
-"""The `latentlab` command: train · eval · sample · report · study · bench · presets. No math here: it parses
+"""The `latentlab` command: train · eval · sample · report · prior · study · bench · presets. No math here: it parses
 and calls api.py.
 
 Errors a user can cause print one line and exit with status 2; `--debug` shows the traceback.
@@ -82,6 +82,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="default: RUN/report.html, or ./report.html for several runs")
     _common(p, loops=False, data=False, device=False)
 
+    p = sub.add_parser("prior", help="fit a latent prior (gmm | two-stage | diffusion) on a trained run's codes; "
+                       "samples decode through the run's decoder")
+    p.add_argument("run", help="the parent run: a trained model with an encoder and a decoder (vae, ae, gmvae)")
+    p.add_argument("--kind", required=True, choices=("gmm", "two-stage", "diffusion"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the prior's config, e.g. --set model.components=20 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="the prior's run directory (default: runs/<parent>-prior-<kind>-<time>)")
+    p.add_argument("--no-eval", action="store_true", help="skip evaluation, figures and report after fitting")
+    _common(p)
+
     p = sub.add_parser("study", help="run a study: train what it needs, write its figures and report.html")
     p.add_argument("name", help="the study (latentlab study --list shows them)", nargs="?")
     p.add_argument("--budget", choices=BUDGETS, default="standard",
@@ -125,6 +135,10 @@ def run(args: argparse.Namespace) -> None:
         print(api.sample(args.run, n=args.n, out=args.out, seed=args.seed, device=args.device))
     elif args.command == "report":
         print(api.report(args.runs, out=args.out))
+    elif args.command == "prior":
+        fitted = api.prior(args.run, kind=args.kind, overrides=args.overrides, out=args.out, data_dir=args.data_dir,
+                           device=args.device, quiet=args.quiet, evaluate_after=not args.no_eval)
+        print(f"run: {fitted}" + ("" if args.no_eval else f"\nreport: {fitted.report_path}"))
     elif args.command == "study":
         from latentlab.studies import studies
 

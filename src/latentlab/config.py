@@ -152,7 +152,7 @@ class EvalConfig:
     # test: the full test set only; accuracy: q(y|x) on the whole grey test set (classifiers); samples_mnist,
     # samples_fashion: FID, IS, precision and recall of image samples on that dataset's feature classifier
     protocol: str = choice("cs236", "test", "none", "samples2d", "accuracy", "samples_mnist", "samples_fashion",
-                           "translation")
+                           "translation", "latent_prior")
     reference: str = choice("", *REFERENCES)  # key of the published numbers to print beside ours; "": none
     subset_repeats: int = positive_int(100)  # NELBO/KL/Rec averaged over this many passes of the subset
     iwae_k: tuple[int, ...] = list_of((1, 10, 100, 1000), POSITIVE_INT)  # []: no IWAE bounds (an AE has none)

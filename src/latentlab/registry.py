@@ -19,6 +19,7 @@ from latentlab.models.cvae import CVAE, CVAEConfig
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.gan import GAN, GANConfig
 from latentlab.models.gmvae import GMVAE, GMVAEConfig
+from latentlab.models.latent_prior import LatentPrior, LatentPriorConfig
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.models.ddpm import DDPM, DDPMConfig
@@ -36,6 +37,7 @@ MODELS: dict[str, tuple[type[GenerativeModel], type]] = {
     "ddpm": (DDPM, DDPMConfig),
     "gan": (GAN, GANConfig),
     "cyclegan": (CycleGAN, CycleGANConfig),
+    "latent_prior": (LatentPrior, LatentPriorConfig),
 }
 
 
@@ -65,5 +67,43 @@ def load_config(path_or_preset: str | Path, overrides: list[str] = ()) -> tuple[
 
 
 def build_model(config: ModelConfig, x_shape: tuple[int, ...]) -> GenerativeModel:
-    """The model named by `config.name`, for data of shape x_shape (without the batch dim)."""
+    """The model named by `config.name`, for data of shape x_shape (without the batch dim). A latent prior gets
+    its parent run's model, with the weights of the parent's newest checkpoint."""
+    if config.name == "latent_prior":
+        return LatentPrior(config, x_shape, parent_model(config.parent, x_shape))
     return MODELS[config.name][0](config, x_shape)
+
+
+def parent_model(path: str, x_shape: tuple[int, ...]) -> GenerativeModel:
+    """The model of the run directory `path` (read only: config.toml, run.json, the newest checkpoint), as
+    Run.load_model builds it, on the CPU; a UserError where it cannot be read or has no encoder and decoder.
+    (run/ reads the registry, so the registry reads a run's files itself.)"""
+    import json
+    import tomllib
+
+    import torch
+
+    from latentlab.errors import UserError
+    from latentlab.models.latent_prior import check_parent
+    from latentlab.run.checkpoint import latest_checkpoint, load_checkpoint
+
+    folder = Path(path)
+    try:
+        config = build_config(tomllib.loads((folder / "config.toml").read_text()))
+        parent_shape = tuple(json.loads((folder / "run.json").read_text())["x_shape"])
+        checkpoint = latest_checkpoint(folder / "checkpoints")
+        if checkpoint is None:
+            raise UserError("it has no checkpoint")
+        _, state = load_checkpoint(checkpoint)
+    except (OSError, ValueError, KeyError, UserError) as e:
+        raise UserError(f"model.parent = {path} cannot be read ({e}): restore it, or fit the prior again") from None
+    if parent_shape != tuple(x_shape):
+        raise UserError(f"the data have x of shape {tuple(x_shape)}, the parent {path} was trained on {parent_shape}: "
+                        "keep the parent's [data] section")
+    torch.manual_seed(config.train.seed)  # as Run.load_model: the initial draws of the parent's training
+    model = build_model(config.model, parent_shape)
+    model.load_state_dict(state["model"])
+    if "ema" in state:
+        model.load_state_dict(state["ema"], strict=False)
+    check_parent(model, path, config.model.name)
+    return model.eval()

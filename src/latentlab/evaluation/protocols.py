@@ -13,6 +13,9 @@ samples_mnist, samples_fashion: docs/protocols.md, section D, for MNIST and Fash
           model samples against the test set, beside a 10,000-image train sample's (the floor); the
           classifier's SHA-256 is recorded (evaluation/classifier_metrics.py). Other image data has
           no feature classifier: these scores are not computed for it.
+latent_prior: docs/protocols.md, section G, for a prior fitted on a parent run's codes (model.name =
+          "latent_prior"): latent energy distance and MMD, ELBO and IWAE-k, and for MNIST and Fashion-MNIST the
+          classifier scores, each beside the parent's N(0, I) (evaluation/latent_prior_metrics.py).
 translation: docs/protocols.md, section E, for a translator between two domains: translation success,
           FID and KID on a domain classifier's features, cycle and identity errors on the test domains,
           beside the untranslated images and real against real (evaluation/translation_metrics.py).
@@ -100,6 +103,12 @@ def _feature_data(protocol: str) -> Rule:
     return rule
 
 
+def _latent_prior(model, data) -> str | None:
+    if data.config.model.name != "latent_prior":
+        return (f" for model.name = \"{data.config.model.name}\": it scores a prior fitted on a parent run's codes "
+                "(latentlab prior RUN)")
+
+
 def _none(model, data, config, quiet=True) -> dict:
     return {"protocol": {"name": "none"}, "sections": {}, "section_titles": {}, "reference": None, "checks": []}
 
@@ -120,6 +129,12 @@ def _translation(model, data, config, quiet=True) -> dict:
     return translation_protocol(model, data, config)
 
 
+def _latent_priors(model, data, config, quiet=True) -> dict:
+    from latentlab.evaluation.latent_prior_metrics import latent_prior_protocol
+
+    return latent_prior_protocol(model, data, config)
+
+
 PROTOCOLS: dict[str, Protocol] = {
     "none": Protocol(_none),
     "cs236": Protocol(run_cs236, (_one_phase, _mnist)),
@@ -129,6 +144,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "samples_mnist": Protocol(_image_samples, (_feature_data("samples_mnist"),)),
     "samples_fashion": Protocol(_image_samples, (_feature_data("samples_fashion"),)),
     "translation": Protocol(_translation, (_translator,)),
+    "latent_prior": Protocol(_latent_priors, (_latent_prior,)),
 }
 
 
