@@ -81,8 +81,6 @@ def parent_model(path: str, x_shape: tuple[int, ...]) -> GenerativeModel:
     import json
     import tomllib
 
-    import torch
-
     from latentlab.errors import UserError
     from latentlab.models.latent_prior import check_parent
     from latentlab.run.checkpoint import latest_checkpoint, load_checkpoint
@@ -100,10 +98,20 @@ def parent_model(path: str, x_shape: tuple[int, ...]) -> GenerativeModel:
     if parent_shape != tuple(x_shape):
         raise UserError(f"the data have x of shape {tuple(x_shape)}, the parent {path} was trained on {parent_shape}: "
                         "keep the parent's [data] section")
-    torch.manual_seed(config.train.seed)  # as Run.load_model: the initial draws of the parent's training
-    model = build_model(config.model, parent_shape)
-    model.load_state_dict(state["model"])
-    if "ema" in state:
-        model.load_state_dict(state["ema"], strict=False)
+    model = trained_model(config, parent_shape, state)
     check_parent(model, path, config.model.name)
+    return model
+
+
+def trained_model(config: Config, x_shape: tuple[int, ...], state: dict, device=None) -> GenerativeModel:
+    """The model of `config` with the weights of a checkpoint's `state` (its EMA weights where kept), in eval mode.
+    The seed is set first, as training set it: building draws the initial parameters (and the random stream it
+    leaves is the one training started from)."""
+    import torch
+
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model, x_shape).to(device or "cpu")
+    model.load_state_dict(state["model"])
+    if "ema" in state:  # the averaged weights (parameters and float buffers)
+        model.load_state_dict(state["ema"], strict=False)
     return model.eval()

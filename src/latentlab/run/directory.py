@@ -262,20 +262,14 @@ class Run:
     def load_model(self, device: str | torch.device | None = None, *, checkpoint: Path | None = None):
         """The model with the weights of `checkpoint` (default: the newest), EMA weights where the run
         kept them, in eval mode, on `device` (default: the config's train.device). No dataset is read."""
-        from latentlab.registry import build_model  # every model class: imported only when one is loaded
+        from latentlab.registry import trained_model  # every model class: imported only when one is loaded
 
         checkpoint = checkpoint or self.latest_checkpoint()
         if checkpoint is None:
             raise UserError(f"{self.path} has no checkpoint yet: train it first (latentlab train --resume {self.path})")
-        config = self.config
-        x_shape = self.x_shape
-        torch.manual_seed(config.train.seed)  # the initial parameters of training (and the RNG state it left)
-        model = build_model(config.model, x_shape).to(resolve_device(device or config.train.device))
+        config, x_shape = self.config, self.x_shape
         _, state = load_checkpoint(checkpoint)
-        model.load_state_dict(state["model"])
-        if "ema" in state:  # the averaged weights (parameters and float buffers)
-            model.load_state_dict(state["ema"], strict=False)
-        return model.eval()
+        return trained_model(config, x_shape, state, resolve_device(device or config.train.device))
 
     @cached_property
     def model(self):
