@@ -23,11 +23,12 @@ def test_diffusion_mnist_quick(quick_study):
     assert [r["w"] for r in summary["guided"]] == [0.0, 2.0]
     assert all(0 <= r["accuracy"] <= 100 and r["n"] == 40 for r in summary["guided"])
     assert [r["step"] for r in summary["training"]] == [15, 30]  # one row per checkpoint
-    labels = [row[0] for row in summary["families"]]
+    labels = list(summary["families"])
     assert labels == ["DDPM, DDIM-50", "GAN, non-saturating", "GAN, least squares", "VAE, x ~ p(x|z)", "VAE, E[x|z]",
                       "real: training images (the floor)"]
-    floor = summary["families"][-1][1]
-    assert all(floor < row[1] for row in summary["families"][:-1])  # 30-step models are far from real images
+    fids = [q["fid"] for q in summary["families"].values()]
+    assert all(fids[-1] < fid for fid in fids[:-1])  # 30-step models are far from real images (the floor is last)
+    assert set(summary["seconds"]["sampling_per_1000"]) == {"nonsaturating", "least_squares", "vae"}
     names = [c["name"] for c in summary["checks"]]
     assert any("DDIM-50's FID within" in n for n in names) and any("guided samples" in n for n in names)
     assert any("below the non-saturating GAN's" in n for n in names)

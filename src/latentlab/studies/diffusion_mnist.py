@@ -85,13 +85,13 @@ def run(s: Study, b: Budget) -> Path:
     got.update(run_parallel(jobs, workers=workers, threads=s.threads, done=kept.write))
     runs["ddpm"] = Run.open(runs["ddpm"].path)
     seconds = {k: measure.sampling_seconds(str(runs[k].path), 1000 if s.budget != "quick" else 50) for k in FAMILIES}
-    families, family_checks = families_table(runs, got["sweep"]["rows"], seconds)
+    families, family_checks, scores = families_table(runs, got["sweep"]["rows"], seconds)
     sections = [process_section(s, runs["ddpm"]), sweep_section(s, got["sweep"]), guided_section(s, got["guided"]),
                 families, training_section(s, got["training"], runs)]
     sections[3].checks.extend(family_checks)
     checks = [c for section in sections for c in section.checks]
     summary = {"sweep": got["sweep"]["rows"], "guided": got["guided"]["rows"], "training": got["training"],
-               "families": sections[3].tables[0].rows, "sampling_s_per_1000": seconds, "checks": checks,
+               "families": scores, "seconds": {"sampling_per_1000": seconds}, "checks": checks,
                "torch_threads": s.threads, "workers": workers}
     return s.finish(summary, title="Diffusion on MNIST: DDPM, DDIM and guidance beside the GANs and the VAE",
                     sections=sections, intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))
@@ -180,8 +180,9 @@ def guided_section(s: Study, guided: dict) -> Section:
     return Section("Classifier-free guidance", text, [table], figures, checks)
 
 
-def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[Section, list[Check]]:
-    """DDPM, GANs and VAE on the same classifier and test images, with train time and sampling time."""
+def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[Section, list[Check], dict]:
+    """DDPM, GANs and VAE on the same classifier and test images, with train time and sampling time; the page's
+    section, its checks and each row's scores."""
     ddpm_s = next(r["s_per_1000"] for r in sweep_rows if r["sampler"] == "ddim" and r["steps"] == 50)
     labels = {"ddpm": "DDPM, DDIM-50", "nonsaturating": "GAN, non-saturating", "least_squares": "GAN, least squares"}
     rows, scores = [], {}
@@ -195,6 +196,7 @@ def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[S
             rows.append(_quality_row(label, q, q["class_tv"], round(train_s), ddpm_s if key == "ddpm" else seconds[key]))
     floor = runs["ddpm"].results["sections"]["floor"]
     rows.append(_quality_row("real: training images (the floor)", floor, floor["class_tv"], "–", "–"))
+    scores["real: training images (the floor)"] = floor
     n = runs["ddpm"].results["protocol"]["n_samples"]
     ddpm, gan = scores["DDPM, DDIM-50"], scores["GAN, non-saturating"]
     checks = [Check("the DDPM's FID (DDIM-50) below the non-saturating GAN's", ddpm["fid"] < gan["fid"],
@@ -207,7 +209,7 @@ def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[S
     text = (f"{n:,} samples of each model against {n:,} test images, one feature classifier "
             f"({runs['ddpm'].results['protocol']['classifier']['name']}). Train seconds are each run's own (one "
             "thread); sampling seconds one thread of this machine. The DDPM samples by DDIM, 50 steps, η = 0.")
-    return Section("Families on one classifier", text, [table]), checks
+    return Section("Families on one classifier", text, [table]), checks, scores
 
 
 def training_section(s: Study, rows: list[dict], runs: dict) -> Section:
