@@ -96,10 +96,16 @@ def train_all(s: Study, b: Budget, workers: int) -> tuple[dict[str, Run], dict[s
             for data in b.datasets for parent in PARENTS}
     s.log(f"training {len(jobs)} parents in {workers} process(es) of {s.threads} thread(s)")
     parents = run_parallel(jobs, workers=workers, threads=s.threads)
-    jobs = {f"{key}-{kind}": (partial(s.prior, quiet=not bars), (f"{key}-{kind}", parent, kind, b.priors[kind]))
+    jobs = {f"{key}-{kind}": (partial(s.prior, quiet=not bars), (f"{key}-{kind}", parent, kind, prior_overrides(b, kind)))
             for kind in ("diffusion", "two-stage", "gmm") for key, parent in parents.items()}  # the costliest first
     s.log(f"fitting {len(jobs)} priors in {workers} process(es) of {s.threads} thread(s)")
     return parents, run_parallel(jobs, workers=workers, threads=s.threads)
+
+
+def prior_overrides(b: Budget, kind: str) -> list[str]:
+    """`latentlab prior --set` of a prior run: the budget's, and the figures and the explorer with its "draw from
+    this prior" button (the parents, scored as gan-mnist scores, draw none)."""
+    return [*b.priors[kind], "eval.figures=true"]
 
 
 def row_scores(prior: Run, section: str) -> dict:
