@@ -170,7 +170,8 @@ def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=No
     return train(config, out=target.path, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=evaluate_after)
 
 
-def prior_config(run: Run | str | Path, *, kind: str, overrides: list[str] = (), data_dir=None) -> tuple[Run, Config]:
+def prior_config(run: Run | str | Path, *, kind: str, overrides: list[str] = (),
+                 data_dir=None) -> tuple[Run, Config]:
     """(the parent run, checked by `open_parent`; the config of a `kind` prior fitted on it): what `prior` trains.
     Nothing is written."""
     if kind not in PRIOR_TRAIN:
