@@ -60,6 +60,7 @@ STUDY_DATA = {  # study -> the data file it needs under the data root (None: gen
     "faces-frey": "frey_faces/frey_rawface.mat", "elbo-1d": None, "vae-2d": "mnist/train-images-idx3-ubyte.gz",
     "score-2d": None, "gan-theory": None, "gan-mnist": "mnist/train-images-idx3-ubyte.gz",
     "cyclegan": "apple2orange/trainA", "diffusion-mnist": "mnist/train-images-idx3-ubyte.gz",
+    "latent-priors": "fashion_mnist/train-images-idx3-ubyte.gz",
 }
 _QUICK: dict[str, Path] = {}  # study -> its folder, run once per test session
 
@@ -76,7 +77,7 @@ def run_study(name: str, out: Path, *args: str) -> tuple[int, str]:
     import io
 
     from latentlab.cli import main
-    from latentlab.studies import diffusion_mnist, gan_mnist
+    from latentlab.studies import diffusion_mnist, gan_mnist, latent_priors
     from latentlab.training.trainer import Trainer
 
     init = Trainer.__init__
@@ -92,6 +93,7 @@ def run_study(name: str, out: Path, *args: str) -> tuple[int, str]:
         mp.setattr(Trainer, "__init__", halfway)
         mp.setattr(gan_mnist, "parallel_workers", lambda *a: 1)
         mp.setattr(diffusion_mnist, "parallel_workers", lambda *a: 1)
+        mp.setattr(latent_priors, "parallel_workers", lambda *a: 1)
         mp.setenv("LATENTLAB_CACHE", str(out.parent / "cache"))  # the quick classifier of gan-mnist stays in tmp
         code = main(["study", name, "--budget", "quick", "--out", str(out), "--quiet",
                      *(["--data-dir", str(root)] if root else []), *args])

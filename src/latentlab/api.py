@@ -162,6 +162,18 @@ def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=No
     report and --resume work on it as on any run. The parent's directory is only read: a parent trained on
     arrays handed to the API has its copy of them copied. A parent without an encoder and a decoder, or
     unfinished, or damaged, is refused (UserError) before anything is written."""
+    parent, config = prior_config(run, kind=kind, overrides=overrides, data_dir=data_dir)
+    target = Run.create(out, f"{parent.name}-prior-{kind}")
+    if config.data.name == "memory":
+        save_copy = parent.arrays_path.read_bytes()
+        target.arrays_path.write_bytes(save_copy)
+    return train(config, out=target.path, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=evaluate_after)
+
+
+def prior_config(run: Run | str | Path, *, kind: str, overrides: list[str] = (),
+                 data_dir=None) -> tuple[Run, Config]:
+    """(the parent run, checked by `open_parent`; the config of a `kind` prior fitted on it): what `prior` trains.
+    Nothing is written."""
     if kind not in PRIOR_TRAIN:
         raise UserError(f"--kind {kind} is not accepted: one of {', '.join(PRIOR_TRAIN)}")
     parent = open_parent(run)
@@ -176,12 +188,7 @@ def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=No
              "data": raw["data"], "train": train_raw, "eval": eval_raw}
     from latentlab.registry import build_config
 
-    config = build_config(config_io.apply_overrides(table, list(overrides)))
-    target = Run.create(out, f"{parent.name}-prior-{kind}")
-    if config.data.name == "memory":
-        save_copy = parent.arrays_path.read_bytes()
-        target.arrays_path.write_bytes(save_copy)
-    return train(config, out=target.path, data_dir=data_dir, device=device, quiet=quiet, evaluate_after=evaluate_after)
+    return parent, build_config(config_io.apply_overrides(table, list(overrides)))
 
 
 def open_parent(path) -> Run:

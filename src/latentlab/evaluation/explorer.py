@@ -10,7 +10,10 @@ needs beside them:
   (the plane of the latent_manifold figure, MANIFOLD_RANGE²);
 - N_EXAMPLES test images (spread over the labels) with their codes and thumbnails, to
   interpolate z = (1 − t) z_a + t z_b between two of them;
-- the class names of a conditional decoder (and of labelled data, for the plane's colours).
+- the class names of a conditional decoder (and of labelled data, for the plane's colours);
+- for a post-hoc latent prior's run (models/latent_prior.py), N_PRIOR_DRAWS codes z ~ p(z) of its fitted
+  prior, drawn here with the run's seed: the page's "draw from this prior" button decodes one of them
+  (the page is static; nothing samples the prior while it is read).
 A decoder the page cannot evaluate gets {"reason": ...} instead, which the report shows.
 Models without a decoder of z (GAN, DDPM, NCSN, CycleGAN) get no file at all.
 """
@@ -35,7 +38,7 @@ from latentlab.models.base import ConditionalDecoder, ConditionalEncoder, Decode
 from latentlab.nn import one_hot
 from latentlab.viz.grid import image_grid
 
-MAX_ENCODED, MAX_CODES, N_EXAMPLES, N_DIRECTIONS = 10_000, 2_000, 12, 5
+MAX_ENCODED, MAX_CODES, N_EXAMPLES, N_DIRECTIONS, N_PRIOR_DRAWS = 10_000, 2_000, 12, 5, 256
 FAITHFUL = 1e-4  # the exported layers must reproduce the model's decoder this closely (×max(1, |E[x|z]|))
 
 
@@ -80,7 +83,21 @@ def explorer_data(model, test_x: Tensor, test_y: Tensor | None, *, classes: tupl
         shown = codes[:MAX_CODES]
         data["plane"] = {"range": list(MANIFOLD_RANGE), "n": len(shown), "z": encode_floats(shown),
                          "y": None if y is None else y[:MAX_CODES].tolist()}
+    draws = _prior_draws(model, seed)
+    if draws is not None:
+        data["prior_draws"] = draws
     return data
+
+
+def _prior_draws(model, seed: int) -> dict | None:
+    """N_PRIOR_DRAWS codes z ~ p(z) of a latent prior run's fitted prior, (n, Z) as float32 base64; None for
+    any other model."""
+    from latentlab.models.latent_prior import LatentPrior
+
+    if not isinstance(model, LatentPrior):
+        return None
+    z = model.sample_z(N_PRIOR_DRAWS, torch.Generator(device=model.fit_s.device).manual_seed(seed))  # (n, Z)
+    return {"kind": model.config.kind, "n": len(z), "z": encode_floats(z)}
 
 
 def check_faithful(model, layers: list[dict], output: str, z_dim: int, n_classes: int, device) -> None:

@@ -14,7 +14,9 @@ bounds:   the ELBO and IWAE-k of the test images (statically binarized as the pa
           (Jensen), lower than the bound with the exact p(z). The diffusion prior has no density: no bounds.
           A parent with a deterministic encoder (an AE) has no bounds either (q(z|x) has no density).
 samples:  for MNIST and Fashion-MNIST at 28×28, the feature classifier's FID, IS, precision and recall
-          (evaluation/classifier_metrics.py) of x ~ p(x|z), z ~ prior, and of the parent's z ~ N(0, I).
+          (evaluation/classifier_metrics.py) of x ~ p(x|z), z ~ prior, and of the parent's z ~ N(0, I); the
+          same four of the decoder means E[x|z] of the same z as "fid_means", "is_means", ... (a Bernoulli
+          decoder's draws are binary images, far from the grey test images whatever z they come from).
 times:    the fit (the mixture's EM; the other priors' fit is the training time in results.json's elapsed),
           drawing n codes, and decoding them.
 """
@@ -103,8 +105,10 @@ def _image_scores(model, data, config, sections: dict, protocol: dict) -> None:
     n_test = config.eval.n_test or len(data.test_x)
     test_x, test_y = data.test_x[:n_test], data.test_y[:n_test]
     for name, sampler in (("prior", model), ("normal", model.parent)):
-        x = model_samples(sampler, n_test, config.train.seed)["samples"]
-        q = sample_quality(classifier, x, test_x, test_y, seed=config.train.seed)
-        sections[name].update({k: q[k] for k in ("fid", "is", "precision", "recall")})
+        drawn = model_samples(sampler, n_test, config.train.seed)  # x ~ p(x|z) and E[x|z] of the same z
+        for kind, suffix in (("samples", ""), ("decoder_means", "_means")):
+            if kind in drawn:
+                q = sample_quality(classifier, drawn[kind], test_x, test_y, seed=config.train.seed)
+                sections[name].update({k + suffix: q[k] for k in ("fid", "is", "precision", "recall")})
     protocol["classifier"] = {k: record[k] for k in ("name", "sha256", "test_accuracy")}
     protocol["n_samples"] = n_test

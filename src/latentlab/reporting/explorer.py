@@ -3,7 +3,8 @@
 The evaluation writes explorer.json (evaluation/explorer.py); this reads it and returns what the
 template shows: the controls to build (a slider per latent dimension up to MAX_DIM_SLIDERS, one
 per principal direction, the interpolation between embedded test images, a label selector for
-conditional decoders, the latent plane for z = 2) and the data from which the page's script
+conditional decoders, the latent plane for z = 2, the "draw from this prior" button of a latent prior's
+run) and the data from which the page's script
 (decoder.js, explorer.js) evaluates the decoder. Dimension sliders span mean ± 3 std of the test codes, and at least
 [-3, 3] (the prior's ±3σ); principal-direction sliders span ±3 of their std.
 """
@@ -42,7 +43,7 @@ def _view(data: dict, path: Path) -> dict:
             for i, (m, s) in enumerate(zip(latent["mean"], latent["std"]))] if z_dim <= MAX_DIM_SLIDERS else []
     for d in dims:
         d["step"] = (d["hi"] - d["lo"]) / 1000
-    plane = data.get("plane")
+    plane, draws = data.get("plane"), data.get("prior_draws")
     return {
         "reason": None,
         "data": data,
@@ -56,6 +57,7 @@ def _view(data: dict, path: Path) -> dict:
         "classes": classes,
         "plane": plane is not None,
         "plane_labelled": bool(plane and plane["y"] is not None),
+        "prior_draws": None if draws is None else {"kind": draws["kind"], "n": draws["n"]},
         "dims": dims,
         "directions": [{"k": k, "std": f"{s:.3g}"} for k, s in enumerate(latent["direction_std"])],
         "examples": [{"n": n, "index": e["index"], "label": "" if e["label"] is None else classes[e["label"]],

@@ -61,8 +61,9 @@ def parallel_workers(device: str | None, threads: int, jobs: int) -> int:
 def studies() -> dict[str, ModuleType]:
     """Study name -> module. Explicit imports, no discovery by string."""
     from latentlab.studies import cs236_hw2, elbo_1d, faces, faces_frey, score_2d, vae_2d
-    from latentlab.studies import cyclegan, diffusion_mnist, gan_mnist, gan_theory
+    from latentlab.studies import cyclegan, diffusion_mnist, gan_mnist, gan_theory, latent_priors
 
     return {"cs236-hw2": cs236_hw2, "faces": faces, "faces-frey": faces_frey, "elbo-1d": elbo_1d, "vae-2d": vae_2d,
             "score-2d": score_2d, "gan-theory": gan_theory, "gan-mnist": gan_mnist,
-            "cyclegan": cyclegan, "diffusion-mnist": diffusion_mnist}
+            "cyclegan": cyclegan, "diffusion-mnist": diffusion_mnist,
+            "latent-priors": latent_priors}

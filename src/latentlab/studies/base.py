@@ -84,6 +84,18 @@ class Study:
         self.log(f"{key}: {preset} {' '.join(overrides)} ({how})")
         return Run.open(run.path)
 
+    def prior(self, key: str, parent: Run, kind: str, overrides=(), *, quiet: bool | None = None) -> Run:
+        """The run out/runs/<key> of a `kind` latent prior fitted on `parent` with `overrides`, made as `latentlab
+        prior` makes it (api.prior): fitted if new, resumed if unfinished, reused if finished with the same config;
+        one with another config is refused."""
+        run, overrides = Run(self.out / "runs" / key), list(overrides)
+        how = prior_or_reuse(run, parent, kind, overrides, data_dir=self.data_dir, device=self.device,
+                             quiet=self.quiet if quiet is None else quiet)
+        if how == "reused":
+            self.reused.append(key)
+        self.log(f"{key}: prior {parent.path.name} --kind {kind} {' '.join(overrides)} ({how})")
+        return Run.open(run.path)
+
     def model(self, run: Run):
         """The run's model (EMA weights where kept) on this study's device; no dataset is read."""
         return run.load_model(self.device)
@@ -132,24 +144,45 @@ def train_or_reuse(run: Run, preset: str, overrides: list[str], *, evaluate: boo
     config, _ = load_config(preset, overrides)
     common = dict(data_dir=data_dir, device=device, quiet=quiet)
     if run.config_path.exists():
-        run = Run.open(run.path)
-        differs = first_difference(run.config, config)
-        if differs:
-            key, have, want = differs
-            raise UserError(f"{run.path} was trained with {key} = {have!r}, this study asks for {want!r}: "
-                            "give the study another --out, or delete that run")
-        if run.latest_checkpoint() is not None:
-            if not run.finished:  # interrupted: continue from its newest checkpoint
-                api.train(None, resume=run.path, evaluate_after=evaluate, **common)
-                return "resumed"
-            if evaluate and run.results is None:  # interrupted between training and results
-                api.evaluate(run.path, **common)
-                return "evaluated"
-            return "reused"
-        for path in (run.meta_path, run.config_path, run.metrics_path):  # stopped before its first checkpoint
-            path.unlink(missing_ok=True)
+        how = _continue(run, config, evaluate=evaluate, common=common)
+        if how:
+            return how
     api.train(config, out=run.path, evaluate_after=evaluate, **common)
     return "trained"
+
+
+def prior_or_reuse(run: Run, parent: Run, kind: str, overrides: list[str], *, data_dir, device, quiet: bool) -> str:
+    """Fit a prior run, resume it, or reuse it as it is, as `train_or_reuse` does for a preset; returns how."""
+    common = dict(data_dir=data_dir, device=device, quiet=quiet)
+    if run.config_path.exists():
+        _, config = api.prior_config(parent, kind=kind, overrides=overrides, data_dir=data_dir)
+        how = _continue(run, config, evaluate=True, common=common)
+        if how:
+            return how
+    api.prior(parent, kind=kind, overrides=overrides, out=run.path, **common)
+    return "trained"
+
+
+def _continue(run: Run, config: Config, *, evaluate: bool, common: dict) -> str | None:
+    """Resume, evaluate or reuse a run that has a config (refused if it differs from `config`); None, with its
+    files cleared, for one stopped before its first checkpoint (start it anew)."""
+    run = Run.open(run.path)
+    differs = first_difference(run.config, config)
+    if differs:
+        key, have, want = differs
+        raise UserError(f"{run.path} was trained with {key} = {have!r}, this study asks for {want!r}: "
+                        "give the study another --out, or delete that run")
+    if run.latest_checkpoint() is not None:
+        if not run.finished:  # interrupted: continue from its newest checkpoint
+            api.train(None, resume=run.path, evaluate_after=evaluate, **common)
+            return "resumed"
+        if evaluate and run.results is None:  # interrupted between training and results
+            api.evaluate(run.path, **common)
+            return "evaluated"
+        return "reused"
+    for path in (run.meta_path, run.config_path, run.metrics_path):  # stopped before its first checkpoint
+        path.unlink(missing_ok=True)
+    return None
 
 
 def first_difference(have: Config, want: Config) -> tuple[str, Any, Any] | None:
