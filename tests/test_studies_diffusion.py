@@ -17,9 +17,10 @@ def test_diffusion_mnist_quick(quick_study):
     out = quick_study("diffusion-mnist")
     summary = json.loads((out / "summary.json").read_text())
     sweep = summary["sweep"]
-    assert [(r["sampler"], r["steps"], r["n"]) for r in sweep] == [("ddim", 10, 40), ("ddim", 20, 40),
-                                                                   ("ancestral", 100, 20), ("ddim", 50, 20)]
-    assert sweep[-1]["paired"] and all(math.isfinite(r["fid"]) and r["s_per_1000"] > 0 for r in sweep)
+    assert [(r["sampler"], r["eta"], r["steps"], r["n"]) for r in sweep] == [
+        ("ddim", 0.0, 10, 40), ("ddim", 0.0, 20, 40), ("ancestral", 1.0, 100, 20), ("ddim", 0.0, 50, 20),
+        ("ddim", 1.0, 10, 40), ("ddim", 1.0, 20, 40)]  # η = 0, the ancestral set, then the stochastic DDIM rows
+    assert sweep[3]["paired"] and all(math.isfinite(r["fid"]) and r["s_per_1000"] > 0 for r in sweep)
     assert [r["w"] for r in summary["guided"]] == [0.0, 2.0]
     assert all(0 <= r["accuracy"] <= 100 and r["n"] == 40 for r in summary["guided"])
     assert [r["step"] for r in summary["training"]] == [15, 30]  # one row per checkpoint

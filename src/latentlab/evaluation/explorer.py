@@ -34,7 +34,7 @@ from latentlab.evaluation.decoder_layers import NotPortable, count_parameters, d
 from latentlab.evaluation.figures import MANIFOLD_RANGE, example_indices
 from latentlab.explorer_format import EXPLORER_FORMAT
 from latentlab.files import atomic_write
-from latentlab.models.base import ConditionalDecoder, ConditionalEncoder, Decoder, Encoder
+from latentlab.models.base import ConditionalDecoder, ConditionalEncoder, Decoder, Encoder, FittedPrior
 from latentlab.nn import one_hot
 from latentlab.viz.grid import image_grid
 
@@ -92,11 +92,10 @@ def explorer_data(model, test_x: Tensor, test_y: Tensor | None, *, classes: tupl
 def _prior_draws(model, seed: int) -> dict | None:
     """N_PRIOR_DRAWS codes z ~ p(z) of a latent prior run's fitted prior, (n, Z) as float32 base64; None for
     any other model."""
-    from latentlab.models.latent_prior import LatentPrior
-
-    if not isinstance(model, LatentPrior):
+    if not isinstance(model, FittedPrior):
         return None
-    z = model.sample_z(N_PRIOR_DRAWS, torch.Generator(device=model.fit_s.device).manual_seed(seed))  # (n, Z)
+    device = next(model.parameters()).device
+    z = model.sample_z(N_PRIOR_DRAWS, torch.Generator(device=device).manual_seed(seed))  # (n, Z)
     return {"kind": model.config.kind, "n": len(z), "z": encode_floats(z)}
 
 

@@ -84,6 +84,17 @@ class LatentPrior(Protocol):
 
 
 @runtime_checkable
+class FittedPrior(Protocol):
+    """A prior p(z) fitted after training on the codes of a parent model, decoded by the parent's decoder
+    (models/latent_prior.py)."""
+
+    parent: nn.Module
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws z ~ p(z) of the fitted prior, (n, Z)."""
+
+
+@runtime_checkable
 class Classifier(Protocol):
     n_classes: int
 

@@ -29,34 +29,38 @@ CHUNK = 1_000  # images sampled per call: bounds the memory of a 10,000-image dr
 @dataclass(frozen=True)
 class Kept:
     """Measurements kept in `folder`, one file each, so a rerun redraws the page without sampling again. A kept
-    one is used only while the budget (its repr) and the checkpoints of the measured runs are those it was made of."""
+    one is used only while its job's arguments and the checkpoints of the measured runs are those it was made of."""
 
     folder: Path
-    budget: str
     runs: dict
 
-    def _stamp(self) -> dict:
-        return {"budget": self.budget, **{key: list(run.checkpoints()) for key, run in self.runs.items()}}
+    def _stamp(self, args: tuple) -> dict:
+        return {"args": repr(args), **{key: list(run.checkpoints()) for key, run in self.runs.items()}}
 
     def read(self, jobs: dict) -> dict:
         """The kept results of `jobs`, which are removed from it (the "ddpm" job, a run's scoring, is never kept)."""
         got = {}
         for key in [k for k in jobs if k != "ddpm"]:
-            path = self.folder / f"{key}.pt"
             try:
-                kept = torch.load(path, weights_only=True)
+                kept = torch.load(self.folder / f"{key}.pt", weights_only=True)
             except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
                 continue
-            if kept.get("stamp") == self._stamp():
+            if kept.get("stamp") == self._stamp(jobs[key][1]):
                 got[key] = kept["result"]
                 del jobs[key]
         return got
 
-    def write(self, key: str, result) -> None:
-        if key != "ddpm":
-            make_dir(self.folder)
-            with atomic_path(self.folder / f"{key}.pt") as tmp:
-                torch.save({"stamp": self._stamp(), "result": result}, tmp)
+    def writer(self, jobs: dict):
+        """done(key, result) for run_parallel: keeps each result with its job's stamp (`jobs` as given to it)."""
+        stamps = {key: self._stamp(args) for key, (_, args) in jobs.items() if key != "ddpm"}
+
+        def write(key: str, result) -> None:
+            if key in stamps:
+                make_dir(self.folder)
+                with atomic_path(self.folder / f"{key}.pt") as tmp:
+                    torch.save({"stamp": stamps[key], "result": result}, tmp)
+
+        return write
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,9 @@ def _scored(x: Tensor, seconds: float, scorer, seed: int, **row) -> dict:
     return {**row, "n": len(x), **q, "s_per_1000": round(1000 * seconds / len(x), 2)}
 
 
-def with_sampler(model, sampler: str, steps: int = 50, spacing: str = "uniform"):
-    """The model set to sample by `sampler` ("ddim": η = 0, `steps` network calls, `spacing`; "ancestral": T calls)."""
-    model.config = replace(model.config, sampler=sampler, ddim_steps=steps, ddim_eta=0.0, ddim_spacing=spacing)
+def with_sampler(model, sampler: str, steps: int = 50, spacing: str = "uniform", eta: float = 0.0):
+    """The model set to sample by `sampler` ("ddim": `steps` network calls, `spacing`, η; "ancestral": T calls)."""
+    model.config = replace(model.config, sampler=sampler, ddim_steps=steps, ddim_eta=eta, ddim_spacing=spacing)
     return model
 
 
@@ -113,23 +117,41 @@ def sampler_sweep(run_path: str, scoring: Scoring, steps: tuple[int, ...], spaci
     for spacing in spacings:
         for k in steps:
             x, sec = timed_samples(with_sampler(model, "ddim", k, spacing), n, scoring.seed)
-            rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ddim", spacing=spacing, steps=k))
+            rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ddim", spacing=spacing, eta=0.0, steps=k))
             if spacing == "uniform" and k in (10, 50):
                 grids[f"DDIM, {k} steps"] = x[:100]
     x, sec = timed_samples(with_sampler(model, "ancestral"), n_ancestral, scoring.seed)
-    rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ancestral", spacing="all", steps=model.num_timesteps))
+    rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ancestral", spacing="all", eta=1.0,
+                        steps=model.num_timesteps))
     grids[f"ancestral, {model.num_timesteps} steps"] = x[:100]
     x, sec = timed_samples(with_sampler(model, "ddim", 50), n_ancestral, scoring.seed)
-    rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ddim", spacing="uniform", steps=50, paired=True))
+    rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ddim", spacing="uniform", eta=0.0, steps=50,
+                        paired=True))
     return {"rows": rows, "grids": grids}
 
 
-def guidance_sweep(run_path: str, scoring: Scoring, ws: tuple[float, ...], per_class: int) -> dict:
-    """Classifier-free guidance at each scale w: per_class samples of every digit, the share the feature
-    classifier assigns to the digit they were drawn for, and their quality against the test set (the
-    diversity cost of a larger w). Returns {"rows": [...], "grids": {w: (10, 8, 1, 28, 28)}}."""
+def eta_sweep(run_path: str, scoring: Scoring, steps: tuple[int, ...], eta: float, n: int) -> dict:
+    """DDIM with η > 0 at each step count, uniform spacing, on the n images (x_T) of `sampler_sweep`: a stochastic
+    sampler (η = 1: the ancestral posterior's variance on the sub-sequence, Song et al. 2021, eq. 16) draws fresh
+    noise at every step, which washes out part of an imperfect ε̂'s error that DDIM with η = 0 carries along."""
     torch.set_num_threads(1)
     model, scorer = Run.open(run_path).load_model("cpu"), scoring.scorer()
+    rows, grids = [], {}
+    for k in steps:
+        x, sec = timed_samples(with_sampler(model, "ddim", k, eta=eta), n, scoring.seed)
+        rows.append(_scored(x, sec, scorer, scoring.seed, sampler="ddim", spacing="uniform", eta=eta, steps=k))
+        if k == 50:
+            grids[f"DDIM η = {eta:g}, {k} steps"] = x[:100]
+    return {"rows": rows, "grids": grids}
+
+
+def guidance_sweep(run_path: str, scoring: Scoring, ws: tuple[float, ...], per_class: int, steps: int,
+                   eta: float) -> dict:
+    """Classifier-free guidance at each scale w, sampled by DDIM (`steps`, η): per_class samples of every digit,
+    the share the feature classifier assigns to the digit they were drawn for, and their quality against the
+    test set (the diversity cost of a larger w). Returns {"rows": [...], "grids": {w: (10, 8, 1, 28, 28)}}."""
+    torch.set_num_threads(1)
+    model, scorer = with_sampler(Run.open(run_path).load_model("cpu"), "ddim", steps, eta=eta), scoring.scorer()
     classifier = scorer[0]
     y = torch.arange(model.n_classes).repeat_interleave(per_class)
     rows, grids = [], {}

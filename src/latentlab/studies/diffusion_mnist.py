@@ -35,8 +35,9 @@ from latentlab.viz.figures import image_rows, loss_curves
 class Budget:
     """Training: the DDPMs' iterations and checkpoints (one point of the training curve each) and overrides of
     both presets; gan-mnist's budget for the GANs and the VAE (its classifier and n_test score every model).
-    Measurements: DDIM step counts and spacings on n_curve images, the ancestral sampler on n_ancestral, the
-    guidance scales on per_class images of each digit, each checkpoint on n_training images."""
+    Measurements: DDIM (η = 0) step counts and spacings on n_curve images, and DDIM with η = `eta` at the same
+    steps on the same images; the ancestral sampler on n_ancestral; the guidance scales on per_class images of
+    each digit, sampled by DDIM with guided_steps and guided_eta; each checkpoint on n_training images."""
 
     ddpm_iterations: int
     checkpoint_every: int
@@ -49,11 +50,14 @@ class Budget:
     per_class: int
     n_training: int
     ddpm: tuple[str, ...] = ()
+    eta: float = 1.0
+    guided_steps: int = 100
+    guided_eta: float = 1.0
 
 
 BUDGETS = {
     "quick": Budget(30, 15, gan_mnist.BUDGETS["quick"], (10, 20), ("uniform",), 40, 20, (0.0, 2.0), 4, 40,
-                    ("model.timesteps=100", "model.channels=8")),
+                    ("model.timesteps=100", "model.channels=8"), guided_steps=20),
     "standard": Budget(5000, 1000, gan_mnist.BUDGETS["standard"], (10, 20, 50, 100), ("uniform", "quadratic"),
                        500, 200, (0.0, 1.0, 3.0), 50, 500),
     "full": Budget(40_000, 5000, gan_mnist.BUDGETS["full"], (10, 20, 50, 100, 200), ("uniform", "quadratic"),
@@ -72,21 +76,19 @@ def run(s: Study, b: Budget) -> Path:
     """Train the DDPMs, the GANs and the VAE, measure and draw them; returns the report's path."""
     workers = parallel_workers(s.device, s.threads, 2)
     runs = train_all(s, b, workers)
-    scoring = measure.Scoring(None if s.data_dir is None else str(s.data_dir), b.gan.classifier, b.gan.n_test)
-    jobs = {"ddpm": (partial(s.run, quiet=True, evaluate=True), ("ddpm", *ddpm_config(b, "ddpm_mnist"))),
-            "sweep": (measure.sampler_sweep, (str(runs["ddpm"].path), scoring, b.steps, b.spacings, b.n_curve,
-                                              b.n_ancestral)),
-            "training": (measure.training_curve, (str(runs["ddpm"].path), scoring, b.n_training)),
-            "guided": (measure.guidance_sweep, (str(runs["ddpm_guided"].path), scoring, b.guidance, b.per_class))}
-    kept = measure.Kept(s.out / "measures", repr(b), {k: runs[k] for k in ("ddpm", "ddpm_guided")})
+    jobs = measurement_jobs(s, b, runs)
+    kept = measure.Kept(s.out / "measures", {k: runs[k] for k in ("ddpm", "ddpm_guided")})
     got = kept.read(jobs)
     s.log(f"measuring {', '.join(jobs)} in {workers} process(es) of {s.threads} thread(s)"
           + (f"; {', '.join(got)} kept from an earlier invocation" if got else ""))
-    got.update(run_parallel(jobs, workers=workers, threads=s.threads, done=kept.write))
+    got.update(run_parallel(jobs, workers=workers, threads=s.threads, done=kept.writer(jobs)))
+    stochastic = got.pop("stochastic")
+    got["sweep"] = {"rows": got["sweep"]["rows"] + stochastic["rows"], "grids": {**got["sweep"]["grids"],
+                                                                                 **stochastic["grids"]}}
     runs["ddpm"] = Run.open(runs["ddpm"].path)
     seconds = {k: measure.sampling_seconds(str(runs[k].path), 1000 if s.budget != "quick" else 50) for k in FAMILIES}
     families, family_checks, scores = families_table(runs, got["sweep"]["rows"], seconds)
-    sections = [process_section(s, runs["ddpm"]), sweep_section(s, got["sweep"]), guided_section(s, got["guided"]),
+    sections = [process_section(s, runs["ddpm"]), sweep_section(s, got["sweep"]), guided_section(s, got["guided"], b),
                 families, training_section(s, got["training"], runs)]
     sections[3].checks.extend(family_checks)
     checks = [c for section in sections for c in section.checks]
@@ -95,6 +97,19 @@ def run(s: Study, b: Budget) -> Path:
                "torch_threads": s.threads, "workers": workers}
     return s.finish(summary, title="Diffusion on MNIST: DDPM, DDIM and guidance beside the GANs and the VAE",
                     sections=sections, intro=__doc__.split("\n\n", 1)[1].replace("\n", " "))
+
+
+def measurement_jobs(s: Study, b: Budget, runs: dict) -> dict:
+    """The measurements, name -> (function, args): the DDPM run's own scoring (10,000 images at the standard
+    budget), the sampler sweeps, the guidance sweep and the training curve."""
+    scoring = measure.Scoring(None if s.data_dir is None else str(s.data_dir), b.gan.classifier, b.gan.n_test)
+    ddpm, guided = str(runs["ddpm"].path), str(runs["ddpm_guided"].path)
+    return {"ddpm": (partial(s.run, quiet=True, evaluate=True), ("ddpm", *ddpm_config(b, "ddpm_mnist"))),
+            "sweep": (measure.sampler_sweep, (ddpm, scoring, b.steps, b.spacings, b.n_curve, b.n_ancestral)),
+            "training": (measure.training_curve, (ddpm, scoring, b.n_training)),
+            "guided": (measure.guidance_sweep, (guided, scoring, b.guidance, b.per_class, b.guided_steps,
+                                                b.guided_eta)),
+            "stochastic": (measure.eta_sweep, (ddpm, scoring, b.steps, b.eta, b.n_curve))}
 
 
 def ddpm_config(b: Budget, preset: str) -> tuple[str, list[str]]:
@@ -138,12 +153,16 @@ def _quality_row(label, r: dict, *extra) -> list:
     return [label, r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"], *extra]
 
 
+def _sampler(r: dict) -> str:
+    return "ancestral" if r["sampler"] == "ancestral" else f"DDIM η = {r['eta']:g}, {r['spacing']}"
+
+
 def sweep_section(s: Study, sweep: dict) -> Section:
     """Quality against sampling steps, with the seconds per 1,000 images: the quality-speed curve."""
     rows = sweep["rows"]
     table = Table(["sampler", "network calls", "images", "FID ↓", "IS ↑", "precision ↑", "recall ↑",
                    "s per 1,000 images"],
-                  [[f"{r['sampler']} ({r['spacing']})" + (" (same x_T as ancestral)" if r.get("paired") else ""),
+                  [[_sampler(r) + (" (same x_T as ancestral)" if r.get("paired") else ""),
                     r["steps"], r["n"], r["fid"], f"{r['is']:.2f}", r["precision"], r["recall"],
                     r["s_per_1000"]] for r in rows])
     ancestral = next(r for r in rows if r["sampler"] == "ancestral")
@@ -152,16 +171,16 @@ def sweep_section(s: Study, sweep: dict) -> Section:
     calls = ancestral["steps"] / paired["steps"]
     checks = [Check(f"DDIM-50's FID within {FID_FACTOR}× of ancestral-{ancestral['steps']}'s at {calls:.0f}× fewer "
                     f"network calls (the same {ancestral['n']:,} x_T)", ratio <= FID_FACTOR, round(ratio, 3))]
-    text = ("Every sampler starts from the same x_T. FID on a few hundred images is biased upwards (it falls with n): "
-            "compare rows of the same n only; the 10,000-image score of DDIM-50 is in the families table. "
-            "Seconds are one thread of this machine.")
+    text = ("Every sampler starts from the same x_T; DDIM with η > 0 draws fresh noise at every step. FID on a "
+            "few hundred images is biased upwards (it falls with n): compare rows of the same n only; the "
+            "10,000-image score of DDIM-50 is in the families table. Seconds are one thread of this machine.")
     figures = [("quality and time against the sampler's network calls", fig.quality_vs_steps(rows, s.out / "steps.png")),
                ("100 samples per sampler, from the same x_T (no selection)",
-                grids.image_panels(list(sweep["grids"].items()), s.out / "samples_by_sampler.png", ncols=3))]
+                grids.image_panels(list(sweep["grids"].items()), s.out / "samples_by_sampler.png", ncols=4))]
     return Section("Quality against sampling steps", text, [table], figures, checks)
 
 
-def guided_section(s: Study, guided: dict) -> Section:
+def guided_section(s: Study, guided: dict, b: Budget) -> Section:
     """Classifier-free guidance: a row per digit at each w, the share classified as its label, the diversity cost."""
     rows = guided["rows"]
     table = Table(["w", "classified as their label %", "FID ↓", "IS ↑", "precision ↑", "recall ↑",
@@ -176,14 +195,15 @@ def guided_section(s: Study, guided: dict) -> Section:
                 image_rows(panels, [str(k) for k in range(len(panels[0][1]))], s.out / "guided.png")),
                ("accuracy and quality against w", fig.quality_vs_guidance(rows, s.out / "guidance.png"))]
     text = (f"{rows[0]['n']:,} samples per w ({rows[0]['n'] // 10:,} of each digit), sampled with "
-            "ε̃ = (1 + w) ε(x, y) − w ε(x, ∅) by DDIM-50; FID, precision and recall against the whole test set.")
+            f"ε̃ = (1 + w) ε(x, y) − w ε(x, ∅) by DDIM ({b.guided_steps} steps, η = {b.guided_eta:g}); FID, "
+            "precision and recall against the whole test set.")
     return Section("Classifier-free guidance", text, [table], figures, checks)
 
 
 def families_table(runs: dict, sweep_rows: list[dict], seconds: dict) -> tuple[Section, list[Check], dict]:
     """DDPM, GANs and VAE on the same classifier and test images, with train time and sampling time; the page's
     section, its checks and each row's scores."""
-    ddpm_s = next(r["s_per_1000"] for r in sweep_rows if r["sampler"] == "ddim" and r["steps"] == 50)
+    ddpm_s = next(r["s_per_1000"] for r in sweep_rows if r["sampler"] == "ddim" and r["steps"] == 50 and r["eta"] == 0)
     labels = {"ddpm": "DDPM, DDIM-50", "nonsaturating": "GAN, non-saturating", "least_squares": "GAN, least squares"}
     rows, scores = [], {}
     for key in ("ddpm", *FAMILIES):

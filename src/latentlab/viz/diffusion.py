@@ -19,17 +19,17 @@ _QUALITY = (("fid", "classifier-feature FID ↓", True), ("precision", "precisio
 
 
 def quality_vs_steps(rows: list[dict], path: Path) -> Path:
-    """FID, precision and recall against the sampler's network calls (log scale), one line per DDIM spacing,
+    """FID, precision and recall against the sampler's network calls (log scale), one line per DDIM spacing and η,
     ancestral sampling as a cross; the last panel: seconds per 1,000 images."""
     fig = Figure(figsize=(15, 3.6), dpi=_DPI, layout="constrained")
     axes = fig.subplots(1, 4)
     ddim = [r for r in rows if r["sampler"] == "ddim" and not r.get("paired")]
     ancestral = [r for r in rows if r["sampler"] == "ancestral"]
     for ax, (key, label, log) in zip(axes, (*_QUALITY, ("s_per_1000", "s per 1,000 images (one thread)", True))):
-        for k, spacing in enumerate(dict.fromkeys(r["spacing"] for r in ddim)):
-            line = [r for r in ddim if r["spacing"] == spacing]
+        for k, (spacing, eta) in enumerate(dict.fromkeys((r["spacing"], r["eta"]) for r in ddim)):
+            line = [r for r in ddim if (r["spacing"], r["eta"]) == (spacing, eta)]
             ax.plot([r["steps"] for r in line], [r[key] for r in line], "o-", ms=4, color=f"C{k}",
-                    label=f"DDIM η = 0, {spacing} (n = {line[0]['n']:,})")
+                    label=f"DDIM η = {eta:g}, {spacing} (n = {line[0]['n']:,})")
         for r in ancestral:
             ax.plot([r["steps"]], [r[key]], "x", ms=9, mew=2, color="C3",
                     label=f"ancestral (n = {r['n']:,})")
