@@ -5,7 +5,10 @@ Networks", Appendix 7.2, in its naming: c7s1-k is a 7×7 convolution, stride 1, 
 instance norm, ReLU; dk a 3×3 stride-2 convolution with k filters, instance norm, ReLU; Rk a
 residual block of two 3×3 convolutions with k filters; uk a 3×3 fractional-strided (stride ½)
 convolution with k filters, instance norm, ReLU; Ck a 4×4 stride-2 convolution with k filters,
-instance norm, leaky ReLU 0.2. Reflection padding inside the generator. A convolution followed by
+instance norm, leaky ReLU 0.2. In place of uk the generator can up-sample by resize-convolution
+(Odena et al. 2016, "Deconvolution and Checkerboard Artifacts"): nearest-neighbour ×2, then a 3×3
+stride-1 convolution, so that every output pixel sees the same number of kernel taps and the
+checkerboard of the fractional-strided convolution cannot form. Reflection padding inside the generator. A convolution followed by
 instance norm has no bias: the norm subtracts each channel's mean, which cancels a bias exactly
 (its gradient is zero, and Adam would only move it by rounding noise). The reference
 implementation keeps those biases; the functions computed are the same.
@@ -36,14 +39,27 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+UPSAMPLING = ("transpose", "resize")  # uk as the paper's fractional-strided conv, or resize-convolution
+
+
+def up_block(c_in: int, k: int, upsampling: str) -> list[nn.Module]:
+    """uk: ×2 up-sampling to k channels, then IN and ReLU; "transpose" (the paper) or "resize" (Odena et al. 2016)."""
+    if upsampling == "transpose":
+        conv = [nn.ConvTranspose2d(c_in, k, 3, stride=2, padding=1, output_padding=1, bias=False)]
+    else:  # resize-convolution: the kernel's taps land evenly on the up-sampled grid
+        conv = [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1), nn.Conv2d(c_in, k, 3, bias=False)]
+    return [*conv, instance_norm(k), nn.ReLU(True)]
+
+
 class ResNetGenerator(nn.Module):
     """c7s1-ngf, d(2·ngf), d(4·ngf), n_blocks × R(4·ngf), u(2·ngf), u(ngf), c7s1-C, tanh: (B, C, H, W) -> (B, C, H, W).
 
     Zhu et al. 2017, App. 7.2 (after Johnson et al. 2016): ngf = 64 with 9 blocks at 256 px, 6
-    at 128 px. H and W must be divisible by 4. The output is in [-1, 1] (tanh).
+    at 128 px. H and W must be divisible by 4. The output is in [-1, 1] (tanh). `upsampling` picks
+    how u(2·ngf) and u(ngf) double the size (`up_block`).
     """
 
-    def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9):
+    def __init__(self, channels: int = 3, ngf: int = 64, n_blocks: int = 9, upsampling: str = "transpose"):
         super().__init__()
         layers: list[nn.Module] = [  # c7s1-ngf
             nn.ReflectionPad2d(3), nn.Conv2d(channels, ngf, 7, bias=False), instance_norm(ngf), nn.ReLU(True),
@@ -52,8 +68,7 @@ class ResNetGenerator(nn.Module):
             layers += [nn.Conv2d(k // 2, k, 3, stride=2, padding=1, bias=False), instance_norm(k), nn.ReLU(True)]
         layers += [ResidualBlock(4 * ngf) for _ in range(n_blocks)]
         for k in (2 * ngf, ngf):  # u128, u64
-            layers += [nn.ConvTranspose2d(2 * k, k, 3, stride=2, padding=1, output_padding=1, bias=False),
-                       instance_norm(k), nn.ReLU(True)]
+            layers += up_block(2 * k, k, upsampling)
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, channels, 7), nn.Tanh()]  # c7s1-3
         self.net = nn.Sequential(*layers)
 

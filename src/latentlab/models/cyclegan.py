@@ -23,6 +23,7 @@ class CycleGANConfig:
     loss: str = adv.loss_field("least_squares", leave_out=("wgan_clip",))  # a name of objectives/adversarial.py's LOSSES
     ngf: int = positive_int(64)  # generator width: c7s1-ngf, d(2ngf), d(4ngf), R(4ngf)...
     n_blocks: int = nonnegative_int(9)  # residual blocks: 9 at 256 px, 6 at 128 px (the paper)
+    upsampling: str = choice("transpose", "resize")  # generator's uk: fractional-strided conv (the paper) or resize-conv
     ndf: int = positive_int(64)  # discriminator width: C(ndf)-C(2ndf)-...
     n_layers: int = positive_int(3)  # PatchGAN depth: 3 sees 70×70 patches
     lambda_cycle: float = nonnegative(10.0)  # λ of the cycle-consistency loss
@@ -74,8 +75,8 @@ class CycleGAN(GenerativeModel):
             raise UserError(f"CycleGAN needs images (C, H, W) with H and W divisible by 4, got {tuple(x_shape)}")
         self.config, self.x_shape = config, tuple(x_shape)
         c = x_shape[0]
-        self.G = ResNetGenerator(c, config.ngf, config.n_blocks)  # X -> Y
-        self.F = ResNetGenerator(c, config.ngf, config.n_blocks)  # Y -> X
+        self.G = ResNetGenerator(c, config.ngf, config.n_blocks, config.upsampling)  # X -> Y
+        self.F = ResNetGenerator(c, config.ngf, config.n_blocks, config.upsampling)  # Y -> X
         self.D_X = PatchGANDiscriminator(c, config.ndf, config.n_layers)
         self.D_Y = PatchGANDiscriminator(c, config.ndf, config.n_layers)
         for net in (self.G, self.F, self.D_X, self.D_Y):
