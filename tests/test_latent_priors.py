@@ -17,6 +17,7 @@ import latentlab.api as api
 from latentlab.cli import main
 from latentlab.evaluation.latent_prior_metrics import latent_distances
 from latentlab.models.prior_gmm import GaussianMixturePrior
+from latentlab.models.prior_two_stage import TwoStagePrior
 from latentlab.run import Run
 
 TINY = ["train.iterations=6", "train.batch_size=16", "train.log_every=2", "train.checkpoint_every=3",
@@ -67,6 +68,20 @@ def test_em_recovers_a_mixture_and_its_density_is_torch_distributions():
     torch.testing.assert_close(prior.log_prob(z[:50]), mix.log_prob(z[:50]), rtol=1e-5, atol=1e-4)
     draws = prior.sample(4000, torch.Generator().manual_seed(1))
     assert abs(float(prior.log_prob(draws).detach().mean()) - fitted["mean_log_pz"]) < 0.1  # its draws are its own
+
+
+def test_the_two_stage_prior_samples_its_generative_model_with_the_output_variance():
+    """z ~ N(g(u), γ I), not g(u): with a constant second decoder g ≡ c and γ = 4, draws have mean c and
+    standard deviation 2 per coordinate (the mean alone would give 0 — every draw the same point c)."""
+    prior = TwoStagePrior(z_dim=3, hidden=8, layers=1)
+    last = prior.decoder[-1]  # the output layer of the MLP g
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([1.0, -2.0, 0.5]))
+        prior.log_gamma.fill_(math.log(4.0))
+        z = prior.sample(20_000, torch.Generator().manual_seed(0))
+    assert torch.allclose(z.mean(0), torch.tensor([1.0, -2.0, 0.5]), atol=0.05)
+    assert torch.allclose(z.std(0), torch.full((3,), 2.0), atol=0.05)
 
 
 @pytest.mark.parametrize("kind", ["gmm", "two-stage", "diffusion"])

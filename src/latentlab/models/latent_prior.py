@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from latentlab.errors import UserError
-from latentlab.fields import choice, flag, nonnegative_int, positive_int, text
+from latentlab.fields import choice, flag, nonnegative_int, positive_int, probability, text
 from latentlab.models.base import Batch, ConditionalEncoder, Decoder, Encoder, GenerativeModel
 from latentlab.models.prior_diffusion import DiffusionPrior
 from latentlab.models.prior_gmm import GaussianMixturePrior
@@ -54,6 +54,7 @@ class LatentPriorConfig:
     timesteps: int = positive_int(1000)  # diffusion: T
     sampler: str = choice("ancestral", "ddim")  # diffusion
     ddim_steps: int = positive_int(50)  # diffusion: network calls of DDIM (<= timesteps)
+    ddim_eta: float = probability(1.0)  # diffusion: DDIM's η (1: the ancestral posterior's variance; 0 drifts here)
 
     def broken_rules(self):
         """(field, what it accepts) for each rule between fields these values break."""
@@ -100,7 +101,8 @@ class LatentPrior(GenerativeModel):
             self.prior = TwoStagePrior(self.z_dim, config.hidden, config.layers)
         else:
             self.prior = DiffusionPrior(self.z_dim, timesteps=config.timesteps, hidden=config.hidden,
-                                        blocks=config.blocks, sampler=config.sampler, ddim_steps=config.ddim_steps)
+                                        blocks=config.blocks, sampler=config.sampler, ddim_steps=config.ddim_steps,
+                                        ddim_eta=config.ddim_eta)
         self.register_buffer("fit_s", torch.zeros((), dtype=torch.float64))  # gmm: seconds of the EM fit
         self._codes: Tensor | None = None
 

@@ -20,13 +20,14 @@ from latentlab.models.ddpm import DDPM, DDPMConfig
 
 class DiffusionPrior(nn.Module):
     """DDPM on s·z with an MLP ε_θ of `blocks` residual layers of width `hidden` on the codes alone (no Fourier
-    features), T = `timesteps`, sampled by `sampler` ("ancestral" or "ddim" in `ddim_steps`); x̂_0 is clipped to
-    the box of the scaled training codes (models/ddpm.py)."""
+    features), T = `timesteps`, sampled by `sampler` ("ancestral", or "ddim" in `ddim_steps` with `ddim_eta`);
+    x̂_0 is clipped to the box of the scaled training codes (models/ddpm.py)."""
 
-    def __init__(self, z_dim: int, *, timesteps: int, hidden: int, blocks: int, sampler: str, ddim_steps: int):
+    def __init__(self, z_dim: int, *, timesteps: int, hidden: int, blocks: int, sampler: str, ddim_steps: int,
+                 ddim_eta: float = 1.0):
         super().__init__()
         config = DDPMConfig(timesteps=timesteps, net="mlp", hidden=hidden, blocks=blocks, x_freqs=0, sampler=sampler,
-                            ddim_steps=ddim_steps)
+                            ddim_steps=ddim_steps, ddim_eta=ddim_eta)
         self.ddpm = DDPM(config, (z_dim,))
         self.register_buffer("scale", torch.zeros(()))  # s; 0 until the first batch of codes is seen
 
