@@ -154,6 +154,52 @@ def test_generator_keeps_the_image_shape_and_patchgan_scores_patches(size, patch
     assert PatchGANDiscriminator(3, ndf=4, n_layers=3)(x).shape == (2, 1, patches, patches)
 
 
+def test_resize_up_sampling_keeps_the_generator_shapes_and_parameter_count():
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    nets = {up: ResNetGenerator(3, ngf=4, n_blocks=1, upsampling=up) for up in ("transpose", "resize")}
+    for net in nets.values():
+        out = net(x)
+        assert out.shape == x.shape and out.abs().max() <= 1
+    transposed, resized = ([tuple(p.shape) for p in net.parameters()] for net in nets.values())
+    assert sum(map(math.prod, transposed)) == sum(map(math.prod, resized))  # only the uk layers differ
+    swap = lambda shape: (shape[1], shape[0], *shape[2:]) if len(shape) == 4 else shape  # noqa: E731  (in, out) order
+    assert [swap(s) if s != r else s for s, r in zip(transposed, resized)] == resized
+    model = CycleGAN(CycleGANConfig(ngf=4, n_blocks=1, ndf=4, n_layers=2, upsampling="resize"), (3, 16, 16))
+    terms = model.loss({"x": torch.rand(2, 3, 16, 16), "x_b": torch.rand(2, 3, 16, 16)}, "generator")
+    assert torch.isfinite(terms["loss"])
+    kinds = [type(m) for m in model.modules()]
+    assert kinds.count(nn.Upsample) == 4 and nn.ConvTranspose2d not in kinds  # two uk layers in each of G and F
+
+
+@pytest.mark.parametrize("upsampling", ["transpose", "resize"])
+def test_only_resize_up_sampling_maps_a_constant_to_a_constant(upsampling):
+    # Odena et al. 2016: a stride-2 transposed 3×3 kernel puts 1 tap on even and 2 on odd output rows (and
+    # columns), so even with equal weights a constant input comes out as a 2×2-periodic checkerboard of
+    # 1, 2 and 4 taps; nearest-neighbour ×2 then a 3×3 convolution gives every output the same 9 taps.
+    from latentlab.nn_image import up_block
+
+    conv = nn.Sequential(*up_block(4, 2, upsampling)[:-2])  # uk without its instance norm and ReLU
+    for p in conv.parameters():
+        nn.init.ones_(p)
+    with torch.no_grad():
+        out = conv(torch.ones(1, 4, 8, 8))[0]  # (2, 16, 16)
+    assert out.shape == (2, 16, 16)
+    taps = torch.tensor([1.0, 2.0] * 8)  # per output row or column of the transposed conv: 1 even, 2 odd
+    expected = 4 * torch.outer(taps, taps) if upsampling == "transpose" else torch.full((16, 16), 36.0)
+    inner = (slice(1, -1), slice(1, -1))  # the borders differ: a transposed conv's last row has one tap less
+    for channel in out:
+        assert torch.equal(channel[inner], expected[inner]), upsampling
+    assert (out[:, 1:-1, 1:-1].unique().numel() == 1) == (upsampling == "resize")
+
+
+def test_upsampling_accepts_only_transpose_or_resize():
+    build({"model": {"name": "cyclegan", "upsampling": "resize"}, "data": {"name": "apple2orange", "binarize": "none"},
+           "eval": {"protocol": "translation"}})
+    with pytest.raises(UserError) as error:
+        build({"model": {"name": "cyclegan", "upsampling": "bilinear"}})
+    assert str(error.value) == 'model.upsampling = "bilinear" is not accepted: one of "transpose", "resize"'
+
+
 def test_patchgan_receptive_field_is_70_for_three_layers():
     D = PatchGANDiscriminator(3, ndf=2, n_layers=3)
     assert receptive_field(D) == 70  # Isola et al. 2017: the 70×70 PatchGAN

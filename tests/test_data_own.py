@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -205,9 +206,9 @@ def test_array_table_is_standardised_with_train_statistics(tmp_path):
 # --- apple2orange: download, verification -------------------------------------------------------
 
 
-def fixture_zip(served: Path) -> tuple[bytes, dict[str, int], str]:
-    """A tiny apple2orange.zip (a top folder apple2orange/, two JPEGs per split) and its counts and tree hash."""
-    unpacked = served.parent / "fixture" / "apple2orange"
+def fixture_zip(served: Path, name: str = "apple2orange") -> tuple[bytes, dict[str, int], str]:
+    """A tiny <name>.zip (a top folder <name>/, two JPEGs per split) and its counts and tree hash."""
+    unpacked = served.parent / "fixture" / name
     for sub in ("trainA", "trainB", "testA", "testB"):
         for i in range(2):
             write_image(unpacked / sub / f"{sub}_{i}.jpg", rgb(16, 16, hash(sub) % 100 + i), "JPEG")
@@ -215,7 +216,7 @@ def fixture_zip(served: Path) -> tuple[bytes, dict[str, int], str]:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for p in files:
-            zf.write(p, f"apple2orange/{p.relative_to(unpacked).as_posix()}")
+            zf.write(p, f"{name}/{p.relative_to(unpacked).as_posix()}")
     return buffer.getvalue(), {s: 2 for s in ("trainA", "trainB", "testA", "testB")}, tree_sha256(unpacked, files)
 
 
@@ -250,6 +251,60 @@ def test_apple2orange_with_a_wrong_tree_hash_leaves_nothing(tmp_path, server, mo
 def test_apple2orange_missing_without_download_names_the_url(tmp_path):
     with pytest.raises(UserError, match="efrosgans.eecs.berkeley.edu/cyclegan/datasets/apple2orange.zip"):
         locate_archive("apple2orange", tmp_path, download=False)
+
+
+# --- the other CycleGAN releases: no published checksum, so the first copy seen is recorded ----------
+
+
+def test_every_cyclegan_release_is_a_data_name_with_its_zip_url(tmp_path):
+    from latentlab.config import CYCLEGAN_RELEASES
+    from latentlab.registry import build_config
+
+    assert set(ARCHIVES) == set(CYCLEGAN_RELEASES) and {"horse2zebra", "monet2photo", "maps"} <= set(ARCHIVES)
+    for name, archive in ARCHIVES.items():
+        assert archive.file_name == f"{name}.zip" and archive.folder == name
+        assert archive.urls[0] == "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/"
+        build_config({"model": {"name": "cyclegan"}, "data": {"name": name, "binarize": "none"},
+                      "eval": {"protocol": "translation"}})  # accepted
+    with pytest.raises(UserError, match="efrosgans.eecs.berkeley.edu/cyclegan/datasets/vangogh2photo.zip"):
+        locate_archive("vangogh2photo", tmp_path, download=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_release_downloads_records_its_tree_on_first_sight_and_refuses_a_change(tmp_path, server, capsys):
+    served, base_url = server
+    archive, _, tree = fixture_zip(served, "horse2zebra")
+    (served / "horse2zebra.zip").write_bytes(archive)
+    root = tmp_path / "root"
+    folder = locate_archive("horse2zebra", root, base_url=base_url)
+    assert sorted(p.name for p in root.iterdir()) == ["horse2zebra"]
+    assert sorted(p.name for p in folder.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    err = capsys.readouterr().err
+    assert "dataset horse2zebra: no checksum of this release is published" in err and tree in err
+    assert err.count("\n") == 1
+    data = load_own(DataConfig(name="horse2zebra", image_size=(8, 8), binarize="none"), root, download=False)
+    assert data.classes == ("horse", "zebra") and data.train_y.tolist() == [0, 0, 1, 1]
+    assert capsys.readouterr().err == ""  # checked against the recorded tree, silently
+    write_image(folder / "testB" / "testB_0.jpg", rgb(16, 16, 99), "JPEG")  # another image under the same name
+    with pytest.raises(UserError, match=f"but was {tree} when latentlab first read this folder") as error:
+        locate_archive("horse2zebra", root, download=False)
+    assert "\n" not in str(error.value)
+    shutil.rmtree(folder)  # as the message says: delete it and run again; a fresh download is recorded anew
+    assert locate_archive("horse2zebra", root, base_url=base_url) == folder
+    assert f"{tree}, is recorded" in capsys.readouterr().err
+
+
+def test_a_release_whose_zip_fails_its_crc_leaves_nothing(tmp_path, server):
+    served, base_url = server
+    archive = bytearray(fixture_zip(served, "monet2photo")[0])
+    member = zipfile.ZipFile(io.BytesIO(bytes(archive))).infolist()[0]
+    archive[member.header_offset + 30 + len(member.filename.encode()) + 50] ^= 0xFF  # a byte of its stored data
+    (served / "monet2photo.zip").write_bytes(bytes(archive))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(UserError, match="monet2photo.zip: not a readable zip archive .*CRC"):
+        locate_archive("monet2photo", root, base_url=base_url)
+    assert list(root.iterdir()) == []
 
 
 @pytest.mark.skipif(not (Path(os.environ.get("LATENTLAB_DATA", "/nonexistent")) / "apple2orange").is_dir(),

@@ -143,3 +143,101 @@ def test_train_evaluate_and_resume_a_cyclegan_through_the_api(tmp_path, monkeypa
     with pytest.raises(UserError, match="data.crop = 32"):
         api.train(build({**{"model": {"name": "cyclegan"}}, "data": {"crop": 32}, "eval": {"protocol": "none"}}),
                   out=tmp_path / "too_big", quiet=True)
+
+
+# --- two domains from a folder in the CycleGAN layout (trainA, trainB, testA, testB) --------------
+
+
+def domain_folder(root, name="horse2zebra", n_train=8, n_test=6, size=24):
+    """A folder `name` of four splits holding PNGs and JPEGs of random pixels, domain A reddish, B bluish."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = root / name
+    for split, n in (("trainA", n_train), ("trainB", n_train), ("testA", n_test), ("testB", n_test)):
+        (folder / split).mkdir(parents=True)
+        for i in range(n):
+            pixels = rng.integers(0, 128, (size, size, 3), dtype=np.uint8)
+            pixels[..., 0 if split.endswith("A") else 2] += 127
+            Image.fromarray(pixels).save(folder / split / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
+    return folder
+
+
+def test_domain_names_come_from_an_a2b_folder_name():
+    from latentlab.data.domains import domain_names
+
+    assert domain_names("horse2zebra") == ("horse", "zebra")
+    assert domain_names("apple2orange") == ("apple", "orange")
+    assert domain_names("summer2winter_yosemite") == ("summer", "winter")  # "_<qualifier>" is not a domain
+    assert domain_names("iphone2dslr_flower") == ("iphone", "dslr")
+    for other in ("maps", "facades", "my_photos", "2photo", "day2", "x2x", "a2b2c"):
+        assert domain_names(other) == ("A", "B"), other
+
+
+def test_a_folder_in_the_cyclegan_layout_is_read_as_two_named_domains(tmp_path):
+    from latentlab.config import DataConfig
+    from latentlab.data.own import load_own
+
+    folder = domain_folder(tmp_path, n_train=3, n_test=2)
+    data = load_own(DataConfig(name="folder", path=str(folder), binarize="none"), tmp_path)
+    assert data.classes == ("horse", "zebra")  # not the four subfolders as classes
+    assert data.train_x.shape == (6, 3, 24, 24) and data.test_x.shape == (4, 3, 24, 24)
+    assert data.train_y.tolist() == [0, 0, 0, 1, 1, 1] and data.test_y.tolist() == [0, 0, 1, 1]
+    assert data.train_x[:3, 0].float().mean() > data.train_x[:3, 2].float().mean()  # trainA (reddish) is X
+    assert data.train_x[3:, 2].float().mean() > data.train_x[3:, 0].float().mean()
+    plain = domain_folder(tmp_path / "other", name="my_pictures", n_train=2, n_test=1)
+    sized = load_own(DataConfig(name="folder", path=str(plain), image_size=(8, 8), binarize="none"), tmp_path)
+    assert sized.classes == ("A", "B") and sized.train_x.shape == (4, 3, 8, 8)
+    assert sized.name != data.name  # the domain judge is cached under this name: two folders never share one
+
+
+def cli(capsys, *argv):
+    from latentlab.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_a_quick_cyclegan_trains_and_is_judged_on_a_horse2zebra_style_folder(tmp_path, capsys):
+    from latentlab.studies.cyclegan import BUDGETS
+
+    folder, run = domain_folder(tmp_path), tmp_path / "runs" / "h2z"
+    quick = BUDGETS["quick"]
+    overrides = [f'data.path="{folder}"', "data.name=folder", *quick.overrides, "train.checkpoint_every=1"]
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    code, err = cli(capsys, "train", quick.preset, "--out", run, "--quiet", *sets)
+    assert code == 0, err
+    described = json.loads((run / "run.json").read_text())
+    assert described["classes"] == ["horse", "zebra"] and described["x_shape"] == [3, 16, 16]
+    results = json.loads((run / "results.json").read_text())
+    sections = results["sections"]
+    assert sections["X_to_Y"]["cycle_l1"] > 0 and 0 <= sections["Y_to_X"]["success"] <= 100
+    assert sections["untranslated"]["fid"] > 0 and len(results["checks"]) >= 4
+    assert results["protocol"]["classifier"]["test_accuracy"] >= 50  # reddish against bluish: not chance
+    assert (run / "figures" / "translations.png").exists()
+    code, err = cli(capsys, "eval", run)
+    assert code == 0, err
+    (folder / "testB" / "000.jpg").rename(folder / "testB" / "moved.jpg")  # the run's data changed: noticed
+    code, err = cli(capsys, "eval", run)
+    assert code == 2 and "1 file added (testB/moved.jpg), 1 removed (testB/000.jpg)" in err, err
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({"photos/2020": 2}, "the folder layouts read are: images directly inside; one subfolder of images per class; "
+                         "train/ and test/ each laid out either way; or trainA, trainB, testA, testB"),
+    ({"trainA": 2, "trainB": 2, "testA": 1}, "testB missing; two unpaired domains (the CycleGAN layout) need images "
+                                             "directly in each of trainA, trainB, testA, testB"),
+    ({"trainA": 2, "trainB": 2, "testA": 1, "testB": 0}, "no images directly in testB; two unpaired domains"),
+])
+def test_a_folder_in_no_layout_read_is_refused_with_one_line_and_exit_2(tmp_path, capsys, layout, message):
+    from PIL import Image
+
+    folder = tmp_path / "data"
+    for sub, n in layout.items():
+        (folder / sub).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (20, 20), (i, 0, 0)).save(folder / sub / f"{i}.png")
+    code, err = cli(capsys, "train", "cyclegan_apple2orange_64", "--out", tmp_path / "run", "--quiet",
+                    "--set", f'data.path="{folder}"', "--set", "data.name=folder")
+    assert code == 2 and message in err and err.count("\n") == 1, err

@@ -28,6 +28,9 @@ __all__ = ["Config", "ConfigError", "DataConfig", "EvalConfig", "ModelConfig", "
 
 # generated 2-D distributions (data/toy2d.py): x is (N, 2), no labels, binarize must be "none"
 GENERATED = ("8gaussians", "25gaussians", "swissroll", "moons", "checkerboard", "circles", "pinwheel", "2spirals")
+# the unpaired datasets of the CycleGAN release (trainA/trainB/testA/testB), downloaded by data/archives.py
+CYCLEGAN_RELEASES = ("apple2orange", "horse2zebra", "summer2winter_yosemite", "monet2photo", "cezanne2photo",
+                     "ukiyoe2photo", "vangogh2photo", "iphone2dslr_flower", "maps", "facades")
 # published numbers eval.reference may name (evaluation/references.py)
 REFERENCES = ("cs236_vae", "cs236_gmvae", "cs236_ssvae_gw0", "cs236_ssvae_gw1")
 
@@ -57,9 +60,9 @@ class DataConfig:
 
     name: str = choice("mnist", "fashion_mnist", "binarized_mnist", "olivetti_faces", "frey_faces", *GENERATED, "svhn",
                        # the user's own data (data/own.py): an image folder or a .npy/.npz file at
-                       # data.path; the CycleGAN apple2orange release (label 0: apples, 1: oranges); arrays
+                       # data.path; a CycleGAN release (label 0: domain A, 1: domain B); arrays
                        # handed to latentlab.train(data=...), kept in the run as data.safetensors
-                       "folder", "array", "apple2orange", "memory")
+                       "folder", "array", *CYCLEGAN_RELEASES, "memory")
     path: str = text("")  # folder and array: the image folder or the .npy/.npz file
     # none: grey values; dynamic: a fresh Bernoulli draw each time a batch is taken;
     # static: one draw, seeded by binarize_seed, kept for the whole run.
@@ -72,7 +75,7 @@ class DataConfig:
     labels_per_class: int = positive_int(10)
     labelled_seed: int = random_seed(0)
     # images: [H, W] after area averaging (Olivetti 64×64 -> [24, 24]; arrays too); empty keeps the
-    # native size. Image folders and apple2orange: resize to cover [H, W], then crop the centre
+    # native size. Image folders and the CycleGAN releases: resize to cover [H, W], then crop the centre
     image_size: tuple[int, ...] = list_of((), POSITIVE_INT, lengths=(0, 2),
                                           describe="[] (the native size) or [H, W], two positive integers")
     # a random crop x crop window of each training image, drawn per batch (data.image_size is then the

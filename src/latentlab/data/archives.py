@@ -1,15 +1,21 @@
-"""Datasets released as one zip archive of image folders: apple2orange (the CycleGAN release).
+"""Datasets released as one zip archive of image folders: the CycleGAN release (apple2orange, horse2zebra, ...).
 
 `locate_archive(name, root)` returns `root/<folder>` once its subfolders hold the expected
 number of files and the files' tree hash matches. A missing folder is downloaded when allowed:
 the archive goes to a temp file beside the folder (checked against its own sha256 when one is
-published), is unpacked into a temp folder, the unpacked files are checked, and only then is
-the folder renamed into place; whatever fails leaves nothing behind.
+published), is unpacked into a temp folder (each member checked against the CRC-32 the zip
+holds), the unpacked files are checked, and only then is the folder renamed into place;
+whatever fails leaves nothing behind.
 
 The tree hash is the sha256 of the lines "<sha256 of the file>  <relative path>\\n" of every
 file, sorted by path, which is `sha256sum` over the folder's files, sorted (`LC_ALL=C sort -k2`),
 with paths relative to the dataset folder. Like file stamps, a verified tree is remembered in
 the cache directory, keyed by every file's size and mtime.
+
+Only apple2orange's tree hash and counts are known here (measured on the released files). For
+the other releases no checksum is published and none was measured, so the first copy seen is
+trusted: its tree hash is recorded in the cache directory with one line on stderr that says so,
+and every later read of that folder is checked against it (a fresh download records anew).
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ import hashlib
 import http.client
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from latentlab.config import CYCLEGAN_RELEASES
 from latentlab.data import cache
+from latentlab.data.domains import SPLITS
 from latentlab.data.root import ROOT_RULE
 from latentlab.data.sources import _fetch, _writable
 from latentlab.errors import UserError
@@ -33,32 +42,33 @@ from latentlab.errors import UserError
 class Archive:
     """A dataset of image folders shipped as `file_name` at each base URL in `urls`.
 
-    `counts` maps each subfolder to its number of files; `tree_sha256` is the tree hash of the
-    unpacked files (module docstring); `sha256s` are accepted hashes of the archive itself
-    (empty: none is published, the unpacked files are checked instead).
+    Its subfolders are trainA, trainB, testA and testB. `counts` maps each to its number of files
+    (empty: not known here, each must hold at least one); `tree_sha256` is the tree hash of the
+    unpacked files (module docstring; "": not known here, the first copy seen is recorded);
+    `sha256s` are accepted hashes of the archive itself (empty: none is published, the unpacked
+    files are checked instead).
     """
 
     folder: str
     file_name: str
     urls: tuple[str, ...]
-    counts: dict[str, int]
-    tree_sha256: str
+    counts: dict[str, int] = field(default_factory=dict)
+    tree_sha256: str = ""
     sha256s: tuple[str, ...] = ()
 
 
 # The CycleGAN datasets' canonical URL (junyanz/pytorch-CycleGAN-and-pix2pix,
-# datasets/download_cyclegan_dataset.sh). No checksum of the zip is published; the tree hash and
-# counts are those of the released files (995/1019/266/248 JPEGs of 256×256).
-ARCHIVES: dict[str, Archive] = {
-    "apple2orange": Archive(
-        folder="apple2orange",
-        file_name="apple2orange.zip",
-        urls=("https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/",
-              "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/"),
-        counts={"trainA": 995, "trainB": 1019, "testA": 266, "testB": 248},
-        tree_sha256="2c694a858fa03502753eecfe7b36e249b74bd36877a1e2c00ba27544e528d0d7",
-    ),
-}
+# datasets/download_cyclegan_dataset.sh; cityscapes is not served there, ae_photos has no training
+# split). No checksum of a zip is published. apple2orange's tree hash and counts are those of the
+# released files (995/1019/266/248 JPEGs of 256×256); the others' are recorded on first sight.
+CYCLEGAN_URLS = ("https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/",
+                 "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/")
+ARCHIVES: dict[str, Archive] = {name: Archive(name, f"{name}.zip", CYCLEGAN_URLS) for name in CYCLEGAN_RELEASES}
+ARCHIVES["apple2orange"] = Archive(
+    "apple2orange", "apple2orange.zip", CYCLEGAN_URLS,
+    counts={"trainA": 995, "trainB": 1019, "testA": 266, "testB": 248},
+    tree_sha256="2c694a858fa03502753eecfe7b36e249b74bd36877a1e2c00ba27544e528d0d7",
+)
 
 
 def locate_archive(name: str, root: Path, download: bool = True, base_url: str | None = None) -> Path:
@@ -70,27 +80,30 @@ def locate_archive(name: str, root: Path, download: bool = True, base_url: str |
     archive = ARCHIVES[name]
     folder = Path(root) / archive.folder
     bases = (base_url.rstrip("/") + "/",) if base_url else archive.urls
-    if not folder.exists():
+    fresh = not folder.exists()
+    if fresh:
         reason = _download(archive, folder, bases) if download else "download disabled"
         if not folder.exists():
             urls = " or ".join(base + archive.file_name for base in bases)
             raise UserError(f"dataset {name}: no folder {folder} ({reason}); {ROOT_RULE}; "
                             f"download {urls} and unzip it there")
-    _verify_tree(name, archive, folder.resolve())
+    _verify_tree(name, archive, folder.resolve(), fresh=fresh)
     return folder
 
 
 def _files(archive: Archive, folder: Path) -> list[Path]:
-    """The dataset's files, sorted by relative path; UserError when a subfolder's count is off."""
+    """The dataset's files, sorted by relative path; UserError when a subfolder's count is off (or, where
+    the counts are not known, when a subfolder is empty)."""
     named = []  # (relative path, path)
-    for sub, expected in archive.counts.items():
+    for sub in SPLITS:
         names = []
         if (folder / sub).is_dir():
             with os.scandir(folder / sub) as entries:
                 names = [e.name for e in entries if e.is_file()]
-        if len(names) != expected:
-            raise UserError(f"{folder / sub}: {len(names)} files, expected {expected}; the dataset is incomplete "
-                            f"or altered: delete {folder} and run again to download it")
+        expected = archive.counts.get(sub)
+        if len(names) != expected if expected is not None else not names:
+            raise UserError(f"{folder / sub}: {len(names)} files, expected {expected or 'at least one'}; the dataset "
+                            f"is incomplete or altered: delete {folder} and run again to download it")
         named += [(f"{sub}/{name}", folder / sub / name) for name in names]
     return [path for _, path in sorted(named)]
 
@@ -105,17 +118,30 @@ def tree_sha256(folder: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _verify_tree(name: str, archive: Archive, folder: Path) -> None:
+def _verify_tree(name: str, archive: Archive, folder: Path, *, fresh: bool = False) -> None:
+    """Check the files' tree hash against the known one or, where none is known, against the one recorded when
+    this folder was first read (`fresh`: just downloaded, so recorded anew); skipped while the cached stamp
+    vouches for every file's size and mtime."""
     files = _files(archive, folder)
     key = cache.folder_key(folder)
-    stamp = cache.fingerprint(files, {"tree_sha256": archive.tree_sha256})
-    if cache.read_json("verified", key).get("tree") == stamp:  # hashed before, nothing touched since
-        return
+    stamp = {} if fresh else cache.read_json("verified", key)
+    recorded = "" if archive.tree_sha256 else stamp.get("first_seen", "")
+    expected = archive.tree_sha256 or recorded
+    if expected and stamp.get("tree") == cache.fingerprint(files, {"tree_sha256": expected}):
+        return  # hashed before, nothing touched since
     actual = tree_sha256(folder, files)
-    if actual != archive.tree_sha256:
-        raise UserError(f"{folder}: the files' tree sha256 is {actual}, expected {archive.tree_sha256} for "
-                        f"dataset {name}; a file is corrupt or another release: delete {folder} and run again")
-    cache.write_json("verified", key, {"tree": stamp})
+    if not expected:
+        print(f"latentlab: dataset {name}: no checksum of this release is published; the tree sha256 of its "
+              f"{len(files)} files, {actual}, is recorded in {cache.entry_path('verified', key)}.json and later "
+              "reads of this folder are checked against it", file=sys.stderr)
+    elif actual != expected and recorded:
+        raise UserError(f"{folder}: the files' tree sha256 is {actual}, but was {recorded} when latentlab first read "
+                        f"this folder; a file changed, was added or removed since: delete {folder} and run again")
+    elif actual != expected:
+        raise UserError(f"{folder}: the files' tree sha256 is {actual}, expected {expected} for dataset {name}; "
+                        f"a file is corrupt or another release: delete {folder} and run again")
+    stamp = {"tree": cache.fingerprint(files, {"tree_sha256": actual})}
+    cache.write_json("verified", key, stamp if archive.tree_sha256 else {"first_seen": actual, **stamp})
 
 
 def _download(archive: Archive, folder: Path, bases: tuple[str, ...]) -> str:
@@ -140,7 +166,7 @@ def _download(archive: Archive, folder: Path, bases: tuple[str, ...]) -> str:
             return reason
         unpacked = _unpack(zip_path, work / "unpacked", archive.folder)
         files = _files(archive, unpacked)
-        actual = tree_sha256(unpacked, files)
+        actual = tree_sha256(unpacked, files) if archive.tree_sha256 else ""  # else: recorded on first sight
         if actual != archive.tree_sha256:
             raise UserError(f"{zip_path.name} from {base}: the unpacked files' tree sha256 is {actual}, expected "
                             f"{archive.tree_sha256}; nothing was written to {folder}: try another mirror")

@@ -7,8 +7,8 @@ resumed run would no longer be the one an uninterrupted run gives.
                name relative to the folder, size and mtime (ns), and a SHA-256 over those lines;
   array:       the .npy/.npz file's size and SHA-256;
   memory:      the size and SHA-256 of the copy the run keeps of arrays given to latentlab.train(data=...);
-  a named dataset (mnist, ..., apple2orange): its files' names and sizes (their contents are checked
-               against published checksums whenever they are read: data/sources.py, data/archives.py);
+  a named dataset (mnist, ..., apple2orange, horse2zebra): its files' names and sizes (their contents are checked
+               against published or first-seen checksums whenever they are read: data/sources.py, data/archives.py);
   generated 2-D data: the generator's settings.
 `changed(recorded, now)` says in one line what differs; `Data.check_unchanged` (data/handoff.py) refuses
 a run whose data changed unless the user accepts it.
@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from latentlab.data.archives import ARCHIVES
+from latentlab.data.domains import SPLITS, has_domain_layout
 from latentlab.data.folder import image_files
 from latentlab.data.memory import memory_path
 from latentlab.data.sources import SOURCES
@@ -44,13 +45,15 @@ def fingerprint(config, data_root: Path, run=None) -> dict:
         return _named(cfg.name, folder, [folder / name for name in SOURCES[cfg.name].files])
     if cfg.name in ARCHIVES:
         folder = Path(data_root) / ARCHIVES[cfg.name].folder
-        return _named(cfg.name, folder, [p for sub in ARCHIVES[cfg.name].counts for p in _files_in(folder / sub)])
+        return _named(cfg.name, folder, [p for sub in SPLITS for p in _files_in(folder / sub)])
     return {"source": cfg.name, "n_train": cfg.n_train, "n_test": cfg.n_test, "seed": cfg.seed}  # generated
 
 
 def _folder(path: Path) -> dict:
-    """Every image the folder reader takes (train/ and test/ when both exist), by relative name: [size, mtime_ns]."""
-    splits = [path / "train", path / "test"] if (path / "train").is_dir() and (path / "test").is_dir() else [path]
+    """Every image the folder reader takes (train/ and test/ when both exist, else trainA, trainB, testA, testB when
+    any does), by relative name: [size, mtime_ns]."""
+    splits = [path / "train", path / "test"] if (path / "train").is_dir() and (path / "test").is_dir() \
+        else [path / split for split in SPLITS] if has_domain_layout(path) else [path]
     root = path.resolve()
     files = {}
     for split in splits:

@@ -1,7 +1,8 @@
 """Image folders: every image Pillow reads (PNG, JPEG, BMP, GIF, TIFF, WebP, ...), decoded once.
 
 Layout (the common image-folder convention): images directly in the folder (no labels), or
-one subfolder per class (labels 0..K-1 in the sorted order of the subfolder names). Hidden
+one subfolder per class (labels 0..K-1 in the sorted order of the subfolder names); data/own.py
+adds the splits train/ and test/, and data/domains.py the two domains of trainA/trainB/testA/testB. Hidden
 files and folders (a leading ".") are skipped. Each image is converted to grey ("L") or
 colour ("RGB"; an alpha channel is dropped), then brought to size (H, W) by resizing with
 bicubic filtering until it covers (H, W) (aspect ratio kept), then cropping the centre. A
@@ -26,6 +27,8 @@ from torch import Tensor
 from latentlab.data import cache
 from latentlab.errors import UserError
 
+LAYOUTS = ("the folder layouts read are: images directly inside; one subfolder of images per class; train/ and "
+           "test/ each laid out either way; or trainA, trainB, testA, testB (two unpaired domains)")
 CACHE_FORMAT = 1  # bump when decoding changes, so old cache entries miss
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
@@ -62,12 +65,16 @@ def image_files(folder: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
     if loose:
         return loose, [-1] * len(loose), ()
     if not by_class:
-        raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(extensions)[:6])}, ... "
-                        "directly inside and in class subfolders)")
+        raise UserError(f"{folder}: no images found (looked for {', '.join(sorted(extensions)[:6])}, ...); {LAYOUTS}")
     classes = tuple(by_class)
     files = [p for name in classes for p in by_class[name]]
     labels = [i for i, name in enumerate(classes) for _ in by_class[name]]
     return files, labels, classes
+
+
+def loose_images(folder: Path) -> list[Path]:
+    """The image files directly in `folder` (hidden files skipped), sorted by name."""
+    return _images_in(Path(folder), {ext.lower() for ext in Image.registered_extensions()})
 
 
 def _images_in(folder: Path, extensions: set[str]) -> list[Path]:

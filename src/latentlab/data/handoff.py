@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from latentlab.batch import Batch
-from latentlab.config import Config, TrainConfig
+from latentlab.config import CYCLEGAN_RELEASES, Config, TrainConfig
 from latentlab.data import toy2d
 from latentlab.data.augment import RandomCropFlip, center_crop
 from latentlab.data.batcher import Batcher, as_float
@@ -37,7 +37,7 @@ from latentlab.data.fingerprint import changed, fingerprint
 from latentlab.device import resolve_device
 from latentlab.errors import UserError
 
-OWN = ("folder", "array", "apple2orange", "memory")  # data.name of the user's own data (data/own.py)
+OWN = ("folder", "array", *CYCLEGAN_RELEASES, "memory")  # data.name of the user's own data (data/own.py)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Data:
     """The train and test data of a config as the model sees them.
 
     kind: "images" (N, C, H, W), "points" (N, 2) of a generated 2-D distribution, or "table" (N, D).
-    own: the user's own data (a folder, an array file, apple2orange, arrays handed to the API):
+    own: the user's own data (a folder, an array file, a CycleGAN release, arrays handed to the API):
          a preset's published numbers do not apply to it, and its images are scored in bits per dim too.
     train_x: as read: images may be uint8 pixels and are cropped per batch by the stream.
     test_x: float32, centre-cropped to data.crop. test_y, train_y: int64 (N,) labels or None.
@@ -100,8 +100,9 @@ class Data:
         ("train": possibly uint8 and uncropped; "test": float, cropped)."""
         x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
         if y is None or set(torch.unique(y).tolist()) != {0, 1}:
-            raise UserError(f"{self.where()}: a translator needs a dataset of two domains, labelled 0 (X) and 1 (Y), "
-                            "like apple2orange's trainA and trainB")
+            raise UserError(f"{self.where()}: a translator needs a dataset of two domains, labelled 0 (X) and 1 (Y): "
+                            "a folder holding trainA, trainB, testA and testB, or a release like "
+                            "data.name = \"horse2zebra\"")
         return x[y == 0], x[y == 1]
 
     def require_labels(self, why: str) -> None:
@@ -217,8 +218,8 @@ class DataPlan:
 def plan(config: Config) -> DataPlan:
     """The DataPlan of `config`."""
     name = config.data.name
-    kind = "points" if name in toy2d.RAW else "images" if name in LOADERS or name in ("folder", "apple2orange") \
-        else None
+    images = name in LOADERS or name in ("folder", *CYCLEGAN_RELEASES)
+    kind = "points" if name in toy2d.RAW else "images" if images else None
     return DataPlan(name, kind, name in OWN, config)
 
 

@@ -11,9 +11,11 @@ array:    data.path is a .npy or .npz file (data/arrays.py). Images stay as give
           resized by area averaging to data.image_size when it is set; a table (N, D) is
           standardised per feature with the training split's mean and standard deviation
           (data.standardize; a constant feature keeps std 1). The held-out split as for folders.
-apple2orange: the CycleGAN release through the folder reader: trainA/testA are domain X (label 0),
-          trainB/testB domain Y (label 1), at data.image_size (the load size: 286 for data.crop =
-          256); data/archives.py downloads and verifies it.
+folder with trainA, trainB, testA, testB: two unpaired domains (data/domains.py): trainA/testA are
+          domain X (label 0), trainB/testB domain Y (label 1), named after the folder ("horse2zebra":
+          horse, zebra; else A, B), at data.image_size (the load size: 286 for data.crop = 256).
+apple2orange, horse2zebra, ... (config.CYCLEGAN_RELEASES): the CycleGAN releases, read as such a
+          folder; data/archives.py downloads and verifies them.
 memory:   arrays given to `latentlab.train(..., data=...)`, read back from the run's data.safetensors.
 Training images from folders stay uint8 in memory; every test set is float32.
 """
@@ -27,16 +29,19 @@ import torch
 from torch import Tensor
 
 from latentlab.data import arrays as arr
-from latentlab.data.archives import locate_archive
+from latentlab.data import cache
+from latentlab.data.archives import ARCHIVES, locate_archive
 from latentlab.data.batcher import as_float
 from latentlab.data.datasets import ImageData
+from latentlab.data.domains import domain_names, has_domain_layout, read_domains
 from latentlab.data.folder import read_folder
 from latentlab.errors import UserError
 
+
 def load_own(cfg, root: Path, path: Path | None = None, download: bool = True) -> ImageData:
     """The data of `cfg` (a DataConfig) whose name is one of the own sources; `path` overrides data.path."""
-    if cfg.name == "apple2orange":
-        return _apple2orange(cfg, locate_archive("apple2orange", root, download))
+    if cfg.name in ARCHIVES:
+        return read_domains(cfg, locate_archive(cfg.name, root, download), cfg.name, domain_names(cfg.name))
     if path is None:
         if not cfg.path:
             raise UserError(f"data.name = \"{cfg.name}\" needs data.path, the {'folder' if cfg.name == 'folder' else 'file'} to read")
@@ -62,22 +67,13 @@ def _folder(cfg, path: Path) -> ImageData:
                             f"are not in {path / 'train'}")
         test_y = None if test.y is None else torch.tensor([train.classes.index(test.classes[i]) for i in test.y])
         return ImageData(train.x, train.y, as_float(test.x), test_y, name="folder", classes=train.classes)
+    if has_domain_layout(path):  # named by the folder and its path: the domain judge is cached under this name
+        return read_domains(cfg, path, cache.folder_key(path), domain_names(path.resolve().name))
     train_all = test_all = read_folder(path, channels=cfg.channels, size=cfg.image_size)
     train_idx, test_idx = held_out(len(train_all.x), cfg.test_fraction, cfg.seed, str(path))
     y = train_all.y
     return ImageData(train_all.x[train_idx], None if y is None else y[train_idx], as_float(test_all.x[test_idx]),
                      None if y is None else y[test_idx], name="folder", classes=train_all.classes)
-
-
-def _apple2orange(cfg, folder: Path) -> ImageData:
-    """Domain X (trainA, testA: apples) label 0, domain Y (trainB, testB: oranges) label 1."""
-    channels = cfg.channels or 3
-    train_a, train_b, test_a, test_b = (read_folder(folder / sub, channels=channels, size=cfg.image_size).x
-                                        for sub in ("trainA", "trainB", "testA", "testB"))
-    labels = [torch.cat([torch.zeros(len(a), dtype=torch.int64), torch.ones(len(b), dtype=torch.int64)])
-              for a, b in ((train_a, train_b), (test_a, test_b))]
-    return ImageData(torch.cat([train_a, train_b]), labels[0], as_float(torch.cat([test_a, test_b])), labels[1],
-                     name="apple2orange", classes=("apple", "orange"))
 
 
 def held_out(n: int, fraction: float, seed: int, where: str) -> tuple[Tensor, Tensor]:
