@@ -18,7 +18,9 @@ latent_prior: docs/protocols.md, section G, for a prior fitted on a parent run's
           classifier scores, each beside the parent's N(0, I) (evaluation/latent_prior_metrics.py).
 translation: docs/protocols.md, section E, for a translator between two domains: translation success,
           FID and KID on a domain classifier's features, cycle and identity errors on the test domains,
-          beside the untranslated images and real against real (evaluation/translation_metrics.py).
+          beside the untranslated images and real against real, the identity and a colour transfer; a
+          colour-blind judge's success, and Inception FID and KID where its weights are on the machine
+          (evaluation/translation_metrics.py).
 
 Each rule that decides whether a protocol fits is written once, in the table, and asked twice: when a
 config is read (`refusal(None, plan(config))`: no model yet and only what the config says of its data)

@@ -5,9 +5,13 @@ Trains G: X -> Y (apples to oranges) and F: Y -> X through `latentlab.api.train`
 scores the test images with the translation protocol (evaluation/translation_metrics.py): a domain
 classifier trained here gives the share of translations it assigns to the target domain and the
 features of FID and KID, each beside the untranslated images and real against real; plus the
-cycle and identity errors. The checks: translation success ≥ 80 % both ways, and each
-direction's FID at most half the untranslated FID. The page shows the run's numbers and checks, its
-rows x -> G(x) -> F(G(x)) and y -> F(y) -> G(F(y)) and the loss curves of both phases.
+cycle and identity errors. A colour-blind judge (the same recipe on greyscale images) gives a second
+success, and two trivial translators (the identity and a per-channel colour transfer) are scored
+beside the trained one by the same judges and checks; Inception FID and KID are added where the
+standard weights are on the machine. The checks the trained translator must pass: translation
+success ≥ 80 % both ways, and each direction's FID at most half the untranslated FID. The page
+shows the run's numbers, which checks each translator passes, its rows x -> G(x) -> F(G(x)) and
+y -> F(y) -> G(F(y)) and the loss curves of both phases.
 
 Budgets: quick = 2 iterations of a tiny translator at 16 px, scored on 16 test images per domain
 with the quick classifier (the tests); standard = `cyclegan_apple2orange_64` (64 px, ngf 16,
@@ -57,11 +61,15 @@ def run(s: Study, b: Budget) -> Path:
     fwd, bwd, raw = sections["X_to_Y"], sections["Y_to_X"], sections["untranslated"]
     s.log(f"success G {fwd['success']:.1f} %, F {bwd['success']:.1f} %; FID G {fwd['fid']:.2f}, F {bwd['fid']:.2f}, "
           f"untranslated {raw['fid']:.2f}; classifier {record['test_accuracy']:.1f} %")
+    if "success_grey" in fwd:
+        s.log(f"colour-blind success G {fwd['success_grey']:.1f} %, F {bwd['success_grey']:.1f} %")
+    protocol = results["protocol"]
     summary = {"run": str(trained.path), "step": results["step"], "resolution": size, "n_test": [n_x, n_y],
-               "sections": sections, "checks": checks, "features": results["protocol"]["features"],
-               "classifier": record}
+               "sections": sections, "checks": checks, "features": protocol["features"],
+               "classifier": record, "greyscale_classifier": protocol.get("greyscale_classifier"),
+               "translator_checks": results.get("translator_checks"), "inception": protocol.get("inception")}
     return s.finish(summary, title="CycleGAN: apples to oranges and back",
-                    sections=_sections(sections, checks, record, figures, n_x, n_y), intro=_intro(config, size))
+                    sections=_sections(results, checks, figures, n_x, n_y), intro=_intro(config, size))
 
 
 def scored_images(config, data_dir) -> tuple[int, int]:
@@ -75,27 +83,72 @@ def _intro(config, size: int) -> str:
     return (f"CycleGAN (Zhu et al. 2017) trained {config.train.iterations:,} iterations of batch "
             f"{config.train.batch_size} at {size} px (ResNet generators, ngf {m.ngf}, {m.n_blocks} blocks; "
             f"PatchGAN discriminators; least squares, λ = {m.lambda_cycle:g}, identity {m.lambda_identity:g}·λ). "
-            "No Inception network scores it: its weights cannot be downloaded here. A small apple-vs-orange "
-            "classifier trained by latentlab judges instead; its scores compare only runs sharing it.")
+            "A small apple-vs-orange classifier trained by latentlab judges it, beside a colour-blind one trained "
+            "on greyscale images; their scores compare only runs sharing them. The identity and a colour-statistics "
+            "transfer are scored beside it. Inception FID and KID are added only where the standard Inception "
+            "weights are on the machine.")
 
 
-def _sections(q: dict, checks: list[Check], record: dict, figures: Path, n_x: int, n_y: int) -> list[Section]:
-    fwd, bwd, raw = q["X_to_Y"], q["Y_to_X"], q["untranslated"]
-    dist = Table(["images", "against", "success %", "FID", "KID", "KID sd"], [
-        ["G(x), apples translated", "test oranges", fwd["success"], fwd["fid"], fwd["kid"], fwd["kid_sd"]],
-        ["F(y), oranges translated", "test apples", bwd["success"], bwd["fid"], bwd["kid"], bwd["kid_sd"]],
-        ["apples, untranslated", "test oranges", raw["X_as_Y"], raw["fid"], raw["kid"], raw["kid_sd"]],
-        ["half of test apples", "the other half", "", q["real_X"]["fid"], q["real_X"]["kid"], q["real_X"]["kid_sd"]],
-        ["half of test oranges", "the other half", "", q["real_Y"]["fid"], q["real_Y"]["kid"], q["real_Y"]["kid_sd"]],
-    ], caption=f"{n_x} test apples, {n_y} test oranges; success: the share the classifier assigns to the target "
-               "domain (for untranslated apples: the share it calls oranges, its error)",
-        note=f"features: {record['name']} (sha256 {record['sha256'][:12]}…, test accuracy "
-             f"{record['test_accuracy']:.1f} %)")
+TRANSLATORS = (("", "trained"), ("identity_", "identity"), ("colour_transfer_", "colour transfer"))
+DIRECTIONS = (("X_to_Y", "G(x), apples translated", "test oranges"), ("Y_to_X", "F(y), oranges translated", "test apples"))
+
+
+def _distance_rows(q: dict, prefix: str = "") -> list[list]:
+    """The rows of the distance table: each translator both ways, then the references; metric keys prefixed."""
+    cols = [f"{prefix}fid", f"{prefix}kid", f"{prefix}kid_sd"]
+    rows = []
+    for key, images, against in DIRECTIONS:
+        rows += [[images, name, against, q[p + key]["success"], q[p + key].get("success_grey", ""),
+                  *(q[p + key][c] for c in cols)] for p, name in TRANSLATORS if p + key in q]
+    raw = q["untranslated"]
+    rows += [["apples, untranslated", "", "test oranges", raw["X_as_Y"], raw.get("X_as_Y_grey", ""),
+              *(raw[c] for c in cols)],
+             ["half of test apples", "", "the other half", "", "", *(q["real_X"][c] for c in cols)],
+             ["half of test oranges", "", "the other half", "", "", *(q["real_Y"][c] for c in cols)]]
+    return rows
+
+
+def _check_table(translator_checks: dict) -> Table:
+    """Which checks each translator passes, one row per check (the trivial translators' are reported, not required)."""
+    label = {"trained": "trained", "identity": "identity", "colour_transfer": "colour transfer"}
+    names = [c["name"] for c in translator_checks["trained"]]
+    marks = {t: {c["name"]: "pass" if c["passed"] else "FAIL" for c in cs} for t, cs in translator_checks.items()}
+    return Table(["check", *(label.get(t, t) for t in marks)],
+                 [[name, *(m.get(name, "") for m in marks.values())] for name in names],
+                 caption="the same checks for every translator: the trained one must pass the first four; the "
+                         "trivial translators' results and the colour-blind judge's are reported, not required")
+
+
+def _sections(results: dict, checks: list[Check], figures: Path, n_x: int, n_y: int) -> list[Section]:
+    q, protocol = results["sections"], results["protocol"]
+    record, grey = protocol["classifier"], protocol.get("greyscale_classifier")
+    fwd, bwd = q["X_to_Y"], q["Y_to_X"]
+    note = (f"colour judge: {record['name']} (sha256 {record['sha256'][:12]}…, test accuracy "
+            f"{record['test_accuracy']:.1f} %)")
+    if grey:
+        note += (f"; colour-blind judge: {grey['name']} (sha256 {grey['sha256'][:12]}…, test accuracy "
+                 f"{grey['test_accuracy']:.1f} %)")
+    header = ["images", "translator", "against", "success %", "colour-blind success %"]
+    dist = Table([*header, "FID", "KID", "KID sd"], _distance_rows(q),
+                 caption=f"{n_x} test apples, {n_y} test oranges; success: the share a judge assigns to the target "
+                         "domain (for untranslated apples: the share it calls oranges, its error); the colour-blind "
+                         "judge sees only the luminance", note=note)
+    tables = [dist]
+    if "inception_fid" in fwd:
+        tables.append(Table([*header, "Inception FID", "Inception KID", "KID sd"], _distance_rows(q, "inception_"),
+                            caption="on Inception-v3's pool features: comparable with published numbers",
+                            note=protocol["inception"]))
     cycle = Table(["direction", "cycle ‖·‖₁", "identity ‖·‖₁"],
                   [["x -> G -> F", fwd["cycle_l1"], fwd["identity_l1"]], ["y -> F -> G", bwd["cycle_l1"], bwd["identity_l1"]]],
                   caption="means over pixels in [0, 1]; identity: ‖G(y) − y‖₁ and ‖F(x) − x‖₁")
+    tables.append(cycle)
+    if results.get("translator_checks"):
+        tables.append(_check_table(results["translator_checks"]))
+    text = protocol.get("inception", "") if "inception_fid" not in fwd else ""
+    if "translator_checks" not in results:
+        text = "No trivial translators or colour-blind judge in this results.json: re-run `latentlab eval RUN`."
     return [
-        Section("Numbers", tables=[dist, cycle], checks=checks),
+        Section("Numbers", text=text, tables=tables, checks=checks),
         Section("Translations", text="Each row: a test apple, G(apple), F(G(apple)); then a test orange, "
                                      "F(orange), G(F(orange)).", figures=[("translations", figures / "translations.png")]),
         Section("Training", figures=[("loss curves per phase", figures / "loss_curves.png")]),
