@@ -1,4 +1,5 @@
-"""latentlab in a notebook: what `latentlab.show`, `latentlab.explorer` and `latentlab.figure` return.
+"""latentlab in a notebook: `latentlab.show` (a whole report inline), `latentlab.explorer` (the latent
+explorer inline) and `latentlab.figure` (a PNG figure).
 
     run = latentlab.train("cs236_vae", overrides=["train.iterations=300"])
     run                         # as a cell's last expression: the run's card (Run._repr_html_)
@@ -6,54 +7,21 @@
     latentlab.explorer(run)     # the latent explorer, decoding in the page
     run.figure("samples")       # a figure the run wrote
 
-Each returns an object that Jupyter displays through the rich-display protocol (`_repr_html_`,
-`_repr_png_`): nothing here imports IPython, which stays optional. The pages are self-contained
-(reporting/inline.py), so they show offline, in Colab and in the notebook exported to HTML.
+Each returns an object Jupyter displays through the rich-display protocol (display.py): IPython is never
+imported, it stays optional. The pages are self-contained (reporting/inline.py), so they show offline, in
+Colab and in the notebook exported to HTML.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from latentlab.display import HTML, figure
 from latentlab.errors import UserError
 
+__all__ = ["show", "explorer", "figure"]
 REPORT_HEIGHT = 640  # px of an inline report (it scrolls inside its frame)
 EXPLORER_HEIGHT = 620
-
-
-class HTML:
-    """An HTML fragment a notebook renders (`_repr_html_`); `.html` is its text."""
-
-    def __init__(self, html: str):
-        self.html = html
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def __repr__(self) -> str:
-        return f"<latentlab HTML, {len(self.html):,} characters: display it in a notebook>"
-
-
-class Image:
-    """A PNG file a notebook renders (`_repr_png_`); `.path` is the file, `.data` its bytes."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.data = self.path.read_bytes()
-
-    def _repr_png_(self) -> bytes:
-        return self.data
-
-    def __repr__(self) -> str:
-        return f"Image({str(self.path)!r})"
-
-
-def figure(path: str | Path) -> Image:
-    """A PNG file (a figure a run or a study wrote) as an image a notebook displays."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"figure {path} does not exist; the figures there: {_listing(path.parent)}")
-    return Image(path)
 
 
 def show(target, *, height: int = REPORT_HEIGHT) -> HTML:
@@ -89,8 +57,3 @@ def _report_file(target) -> Path:
         return report([path])
     raise UserError(f"{path} holds no report.html and is not a run directory: pass a run, a study's result "
                     "or a report.html")
-
-
-def _listing(folder: Path) -> str:
-    names = sorted(p.name for p in folder.glob("*.png")) if folder.is_dir() else []
-    return ", ".join(names) or f"none ({folder} holds no PNG)"

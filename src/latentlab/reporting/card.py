@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 from pathlib import Path
 
 import PIL.Image
@@ -20,10 +21,7 @@ import PIL.ImageChops
 from latentlab.checks import Check
 from latentlab.errors import UserError
 from latentlab.files import read_json
-from latentlab.reporting.html import _read_results, _results_view
 from latentlab.reporting.page import ENV, data_uri, fmt_number, fmt_seconds
-from latentlab.run import Run
-from latentlab.studies.result import StudyResult
 
 TEMPLATE = "card.html.j2"
 SAMPLE_FIGURES = ("samples.png", "samples_by_class.png", "translations.png", "reconstructions.png")
@@ -31,22 +29,25 @@ SAMPLE_WIDTH = 360  # px of the card's sample grid
 STUDY_FIGURES = 2  # figures a study's card shows (its report has them all)
 
 
-def run_card(path: str | Path) -> str:
-    """The card of the run directory `path` (an HTML fragment)."""
-    run = Run.open(path)
-    text, config = run.read_toml()
-    results = _read_results(run.results_path)
-    sample = next((run.figures_dir / f for f in SAMPLE_FIGURES if (run.figures_dir / f).exists()), None)
-    data = config.get("data", {})
+def run_card(path: str | Path, step: int) -> str:
+    """The card of the run directory `path` at `step` (an HTML fragment)."""
+    folder = Path(path)
+    if not (folder / "config.toml").is_file():
+        raise UserError(f"{folder} is not a run directory (no config.toml)")
+    config = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
+    results = read_json(folder / "results.json", todo="recompute it with latentlab eval") \
+        if (folder / "results.json").is_file() else None
+    meta = read_json(folder / "run.json", todo="train the run again") if (folder / "run.json").is_file() else {}
+    sample = next((folder / "figures" / f for f in SAMPLE_FIGURES if (folder / "figures" / f).is_file()), None)
     view = {
         "kind": "run",
-        "name": run.path.resolve().name,
-        "path": str(run.path),
+        "name": folder.resolve().name,
+        "path": str(folder),
         "model": (results or {}).get("model") or config.get("model", {}).get("name"),
-        "data": _data_line(data, run.meta),
-        "step": run.step,
+        "data": _data_line(config.get("data", {}), meta),
+        "step": step,
         "iterations": config.get("train", {}).get("iterations"),
-        "results": _results_view(results, run.results_path) if results else None,
+        "results": _results_view(results, folder / "results.json") if results else None,
         "sample": None if sample is None else {"caption": sample.stem.replace("_", " "),
                                                "uri": data_uri(_thumbnail(sample))},
         "elapsed": fmt_seconds(results["elapsed"]["train_s"]) if _has_train_time(results) else "",
@@ -54,14 +55,14 @@ def run_card(path: str | Path) -> str:
     return ENV.get_template(TEMPLATE).render(card=view)
 
 
-def study_card(path: str | Path) -> str:
-    """The card of the study folder `path` (an HTML fragment), from its summary.json and figures."""
+def study_card(path: str | Path, figures: list[Path]) -> str:
+    """The card of the study folder `path` (an HTML fragment), from its summary.json and its `figures`."""
     folder = Path(path)
     summary_path = folder / "summary.json"
     if not summary_path.exists():
         raise UserError(f"{folder} holds no finished study (no summary.json): run it with latentlab study")
     summary = read_json(summary_path, todo="run the study again")
-    figures = sorted(StudyResult(folder).figure_files(), key=lambda p: ("curves" in p.stem, p.name))  # curves last
+    figures = sorted(figures, key=lambda p: ("curves" in p.stem, p.name))  # training curves last
     view = {
         "kind": "study",
         "name": summary.get("study", folder.name),
@@ -74,6 +75,38 @@ def study_card(path: str | Path) -> str:
         "more_figures": max(0, len(figures) - STUDY_FIGURES),
     }
     return ENV.get_template(TEMPLATE).render(card=view)
+
+
+def _results_view(results: dict, path: Path) -> dict:
+    """results.json's sections as rows metric × section, the reference beside them, and the checks."""
+    try:
+        sections, titles = results["sections"], results.get("section_titles") or {}
+        reference = results.get("reference") or {}
+        ref_values = reference.get("values") or {}
+        metrics = list(dict.fromkeys([m for s in sections.values() for m in s] + list(ref_values)))
+        return {
+            "columns": [titles.get(s, s) for s in sections],
+            "rows": [{"metric": m, "values": [_value(s.get(m)) for s in sections.values()],
+                      "reference": _reference(ref_values[m]) if m in ref_values else ""} for m in metrics],
+            "has_reference": bool(ref_values),
+            "reference_source": reference.get("source", ""),
+            "checks": [_check_view(Check.from_dict(c)) for c in results.get("checks") or []],
+        }
+    except (KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path} does not follow the results format ({e!r}); re-run `latentlab eval`") from None
+
+
+def _reference(value) -> str:
+    """[mean, sd] -> "101.5 ± 0.55"; [mean, null] or a bare number -> "101.5" (as published)."""
+    mean, sd = (list(value) + [None])[:2] if isinstance(value, list) else (value, None)
+    text = f"{mean:.6g}" if isinstance(mean, float) else fmt_number(mean)
+    return text if sd is None else f"{text} ± {sd:.6g}"
+
+
+def _value(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    return json.dumps(value) if isinstance(value, dict) else fmt_number(value)
 
 
 def _thumbnail(path: Path) -> bytes:
@@ -102,5 +135,4 @@ def _has_train_time(results: dict | None) -> bool:
 
 
 def _check_view(c: Check) -> dict:
-    value = None if c.value is None else (fmt_number(c.value) if not isinstance(c.value, str) else c.value)
-    return {"name": c.name, "passed": c.passed, "value": value if not isinstance(value, dict) else json.dumps(value)}
+    return {"name": c.name, "passed": c.passed, "value": None if c.value is None else _value(c.value)}

@@ -14,7 +14,6 @@ from pathlib import Path
 from latentlab.errors import UserError
 from latentlab.reporting.explorer import explorer_view
 from latentlab.reporting.page import ENV
-from latentlab.run import Run
 
 EXPLORER_TEMPLATE = "explorer_page.html.j2"
 
@@ -28,10 +27,10 @@ def iframe(page: str, *, height: int, title: str) -> str:
 
 def explorer_page(path: str | Path) -> str:
     """A page holding only the latent explorer of the run directory `path`, with its script inlined."""
-    run = Run.open(path)
-    view = explorer_view(run.explorer_path)
+    folder = Path(path)
+    view = explorer_view(folder / "explorer.json")
     if view is None:
-        raise UserError(f"{run.path} has no latent explorer (no {run.explorer_path.name}): the evaluation writes "
-                        "one for a model with an encoder and a decoder; run latentlab.evaluate(run) first")
-    return ENV.get_template(EXPLORER_TEMPLATE).render(name=run.path.resolve().name,
+        raise UserError(f"{folder} has no latent explorer (no explorer.json): the evaluation writes one for a "
+                        "model with an encoder and a decoder; run latentlab.evaluate(run) first")
+    return ENV.get_template(EXPLORER_TEMPLATE).render(name=folder.resolve().name,
                                                       run={"anchor": "run-1", "explorer": view})

@@ -310,7 +310,7 @@ class Run:
 
     def figure(self, name: str):
         """The run's figure figures/<name>.png as an image a notebook displays."""
-        from latentlab.notebook import figure
+        from latentlab.display import figure
 
         return figure(self.figures_dir / f"{name}.png")
 
@@ -319,6 +319,6 @@ class Run:
         from latentlab.reporting.card import run_card
 
         try:
-            return run_card(self.path)
+            return run_card(self.path, self.step)
         except UserError:
             return None  # not (yet) a readable run: the plain repr says where it is

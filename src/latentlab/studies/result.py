@@ -69,7 +69,7 @@ class StudyResult:
 
     def figure(self, name: str):
         """The study's figure `name` as an image a notebook displays."""
-        from latentlab.notebook import figure
+        from latentlab.display import figure
 
         files = {p.stem: p for p in self.figure_files()}
         return figure(files.get(name, self.path / f"{name}.png"))
@@ -78,6 +78,6 @@ class StudyResult:
         from latentlab.reporting.card import study_card
 
         try:
-            return study_card(self.path)
+            return study_card(self.path, self.figure_files())
         except UserError:
             return None  # the plain repr says where it is

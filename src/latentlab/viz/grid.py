@@ -53,7 +53,9 @@ def save_figure(fig, path: Path | None, dpi: int = 100):
     With `path` None nothing is written and the Figure itself is returned (a notebook displays it), so every
     figure function of viz/ drawn with `path=None` hands back its Figure."""
     if path is None:
-        return fig
+        from latentlab.display import inline_figure
+
+        return inline_figure(fig)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
