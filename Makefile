@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 LATENTLAB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(CURDIR)/data)
 export LATENTLAB_DATA
 
-.PHONY: demo test bench lint venv browser clean
+.PHONY: demo test notebooks bench lint venv browser clean
 venv: $(VENV)/.installed
 
 # torch is pinned through constraints.txt so that nothing resolves a newer build
@@ -23,6 +23,11 @@ demo: venv
 
 test: venv browser
 	$(BIN)/python -m pytest
+
+# Executes every notebooks/*.ipynb top to bottom at its quick budget (notebooks/execute.py); the executed
+# copies, their HTML exports and their runs go to notebooks/executed/ (git-ignored). Prints each one's time.
+notebooks: venv
+	$(BIN)/python notebooks/execute.py
 
 # The report tests open pages in headless Chromium (Debian's chromium and chromium-driver). Installed
 # here when missing and apt-get can; otherwise those tests are skipped, saying why.

@@ -3,6 +3,10 @@ a config names (data/handoff.py).
 
     run = latentlab.train("cs236_vae", overrides=["train.iterations=2000"])
     latentlab.evaluate(run); latentlab.sample(run, n=100); latentlab.report([run])
+    result = latentlab.study("vae-2d", budget="quick")
+
+In a notebook, a run and a study's result show as cards; latentlab.show / explorer / figure
+(notebook.py) show a report, the latent explorer and a figure inline.
 
 Every operation takes a run as a `Run` or as the path of its directory.
 """
@@ -144,6 +148,22 @@ def report(runs: list[Run | str | Path], out=None) -> Path:
     runs = [Run(r) for r in runs]
     out = Path(out) if out else (runs[0].report_path if len(runs) == 1 else Path("report.html"))
     return write_report([r.path for r in runs], out)
+
+
+def study(name: str, *, budget: str = "standard", out=None, data_dir=None, device=None, quiet: bool = False):
+    """Run the study `name` (as `latentlab study NAME --budget B`) into `out` (default runs/study-<name>-<time>);
+    returns its `StudyResult` (studies/result.py): summary.json, report.html, and a card in a notebook.
+    Budgets: "quick" (seconds to a minute), "standard" (minutes on a 2-core CPU), "full" (the original protocol)."""
+    from latentlab.run import default_dir
+    from latentlab.studies import studies
+    from latentlab.studies.result import StudyResult
+
+    known = studies()
+    if name not in known:
+        raise UserError(f"unknown study '{name}'; known: {', '.join(known)}")
+    report_path = known[name].run(out or default_dir(f"study-{name}"), budget, data_dir=data_dir, device=device,
+                                  quiet=quiet)
+    return StudyResult(Path(report_path).parent)
 
 
 # what each kind of latent prior trains for by default (`--set train.…` changes it): the mixture is fitted by EM

@@ -302,3 +302,23 @@ class Run:
         path = Path(out_dir) / self.results_path.name if out_dir else self.results_path
         atomic_write(path, json.dumps(results, indent=2))
         return path
+
+    # -- in a notebook (reporting/card.py, notebook.py)
+    def figures(self) -> list[str]:
+        """The names of the figures the run wrote (figures/*.png, without .png), for `figure(name)`."""
+        return sorted(p.stem for p in self.figures_dir.glob("*.png"))
+
+    def figure(self, name: str):
+        """The run's figure figures/<name>.png as an image a notebook displays."""
+        from latentlab.display import figure
+
+        return figure(self.figures_dir / f"{name}.png")
+
+    def _repr_html_(self) -> str | None:
+        """The run's card (model, data, step, results beside their reference, samples) as a cell's output."""
+        from latentlab.reporting.card import run_card
+
+        try:
+            return run_card(self.path, self.step)
+        except UserError:
+            return None  # not (yet) a readable run: the plain repr says where it is

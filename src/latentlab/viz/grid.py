@@ -48,8 +48,14 @@ def save_png(array: np.ndarray, path: Path, scale: int = 1) -> Path:
     return path
 
 
-def save_figure(fig, path: Path, dpi: int = 100) -> Path:
-    """A matplotlib Figure as a PNG at `path`, written atomically on a white background."""
+def save_figure(fig, path: Path | None, dpi: int = 100):
+    """A matplotlib Figure as a PNG at `path`, written atomically on a white background; returns the path.
+    With `path` None nothing is written and the Figure itself is returned (a notebook displays it), so every
+    figure function of viz/ drawn with `path=None` hands back its Figure."""
+    if path is None:
+        from latentlab.display import inline_figure
+
+        return inline_figure(fig)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
