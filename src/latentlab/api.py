@@ -170,7 +170,7 @@ def study(name: str, *, budget: str = "standard", out=None, data_dir=None, devic
 # in one iteration on one batch that holds the whole training set; the others train on batches of codes
 PRIOR_TRAIN = {"gmm": {"iterations": 1, "lr": 1e-3},
                "two-stage": {"iterations": 3_000, "batch_size": 256, "lr": 1e-3},
-               "diffusion": {"iterations": 5_000, "batch_size": 256, "lr": 1e-3}}
+               "diffusion": {"iterations": 20_000, "batch_size": 256, "lr": 1e-3}}
 
 
 def prior(run: Run | str | Path, *, kind: str, overrides: list[str] = (), out=None, data_dir=None,

@@ -51,10 +51,10 @@ QUICK_PRIORS = {"gmm": ("model.components=3", "train.batch_size=5000"),  # EM on
 BUDGETS = {
     "quick": Budget(30, QUICK_PRIORS, classifier="quick", n_test=300, n_plane=300),
     # the parents as cs236_vae trains (20,000 iterations); the priors as `latentlab prior` fits them, the latent
-    # DDPM sampled by DDIM-50: ancestral sampling of 15,000 codes through 1,000 steps takes minutes per run here
+    # DDPM sampled by DDIM-50 (η = 1): ancestral sampling of 15,000 codes through 1,000 steps takes minutes per run here
     "standard": Budget(20_000, {"gmm": (), "two-stage": (), "diffusion": ("model.sampler=ddim",)}),
     "full": Budget(20_000, {"gmm": (), "two-stage": ("train.iterations=10000",),
-                            "diffusion": ("train.iterations=20000",)}),
+                            "diffusion": ("train.iterations=50000", "model.sampler=ancestral")}),
 }
 PARENTS = {  # key -> (label, overrides of cs236_vae)
     "vae": ("VAE, z = 10 (cs236_vae)", []),
