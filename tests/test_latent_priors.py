@@ -260,3 +260,23 @@ def test_resume_of_a_prior_per_label_equals_an_uninterrupted_fit(cvae, kind, tmp
     b = load_file(part / "checkpoints" / "step-00000006.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
     assert any(k.startswith("/model/prior.priors.2.") for k in a)  # the three labels' priors are kept
+
+
+def test_the_conditional_grid_of_a_prior_per_label_draws_each_row_from_its_label(monkeypatch, tmp_path):
+    from latentlab.evaluation import figures
+
+    class Fake:  # z ~ p(z|y) is y/4, and E[x|y, z] = z: each cell shows the label its z was drawn for
+        n_classes, parent, fit_s = 4, None, torch.zeros(())
+
+        def sample_z_given_y(self, y, generator=None):
+            return y.float()[:, None] / 4
+
+        def decode_given_y(self, z, y):
+            return z.view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+    drawn = {}
+    monkeypatch.setattr(figures.fig, "image_rows", lambda panels, labels, path: drawn.update(panels=panels) or path)
+    figures.conditional_grid(Fake(), tmp_path / "grid.png", torch.Generator(), n_z=5)
+    (title, grid), = drawn["panels"]
+    assert "p(z \\mid y)" in title and grid.shape == (4, 5, 1, 2, 2)
+    torch.testing.assert_close(grid[:, :, 0, 0, 0], torch.arange(4.0)[:, None].expand(4, 5) / 4)  # row y holds z ~ p(z|y)

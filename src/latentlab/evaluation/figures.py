@@ -126,12 +126,14 @@ def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 2
     z_j ~ p(z), each cell E[x|y=i, z_j] clipped to [0, 1] (CS236 homework 2, FSVAE). A prior per label
     (ConditionalFittedPrior) draws each row's own z_ij ~ p(z|y=i) instead."""
     n_y = model.n_classes
-    y = torch.arange(n_y, device=next(model.parameters()).device).repeat_interleave(n_z)  # (Y·S,) row-major
     if isinstance(model, ConditionalFittedPrior):
+        y = torch.arange(n_y, device=model.fit_s.device).repeat_interleave(n_z)  # (Y·S,) row-major
         z = model.sample_z_given_y(y, generator)  # (Y·S, Z)
         title = r"$\mathbb{E}[x \mid y, z]$: row = label $y$, each $z \sim p(z \mid y)$ of the fitted prior"
     else:
-        z = model.sample_z(n_z, generator=generator).repeat(n_y, 1)  # (Y·S, Z): z_j in every row
+        z = model.sample_z(n_z, generator=generator)  # (S, Z)
+        y = torch.arange(n_y, device=z.device).repeat_interleave(n_z)  # (Y·S,) row-major
+        z = z.repeat(n_y, 1)  # (Y·S, Z): z_j in every row
         title = rf"$\mathbb{{E}}[x \mid y, z_j]$: row = label $y$, column = one shared $z_j \sim p(z)$"
     means = model.decode_given_y(z, y).clamp(0, 1)  # (Y·S, C, H, W)
     return fig.image_rows([(title, means.view(n_y, n_z, *means.shape[1:]).cpu())],
