@@ -280,3 +280,14 @@ def test_the_conditional_grid_of_a_prior_per_label_draws_each_row_from_its_label
     (title, grid), = drawn["panels"]
     assert "p(z \\mid y)" in title and grid.shape == (4, 5, 1, 2, 2)
     torch.testing.assert_close(grid[:, :, 0, 0, 0], torch.arange(4.0)[:, None].expand(4, 5) / 4)  # row y holds z ~ p(z|y)
+
+
+def test_a_semi_supervised_parent_is_refused_in_one_line():
+    """The M2 SSVAE has q(z|x, y) but labels for few training images and no x ~ p(x|y, z): no prior per label."""
+    from latentlab.errors import UserError
+    from latentlab.models.latent_prior import check_parent
+    from latentlab.models.ssvae import SSVAE, SSVAEConfig
+
+    with pytest.raises(UserError, match="need a label for every training image") as refused:
+        check_parent(SSVAE(SSVAEConfig(), (1, 28, 28)), "runs/m2", "ssvae")
+    assert "\n" not in str(refused.value)
