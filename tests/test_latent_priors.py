@@ -1,5 +1,6 @@
 """Post-hoc latent priors (models/latent_prior.py): the mixture's EM, fitting each prior on a tiny parent run,
-exact resume, refusals of parents that cannot take one, and the parent's files left as they were."""
+exact resume, refusals of parents that cannot take one, and the parent's files left as they were; the prior per
+label of a conditional parent (models/latent_prior_conditional.py, models/prior_per_label.py) likewise."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from safetensors.torch import load_file
 
 import latentlab.api as api
 from latentlab.cli import main
+from latentlab.evaluation.explorer import explorer_data
 from latentlab.evaluation.latent_prior_metrics import latent_distances
 from latentlab.models.prior_gmm import GaussianMixturePrior
+from latentlab.models.prior_per_label import PerLabel
 from latentlab.models.prior_two_stage import TwoStagePrior
 from latentlab.run import Run
 
@@ -29,11 +32,14 @@ PRIOR_TINY = {"gmm": ["model.components=3"],
                             "model.sampler=ddim", "model.ddim_steps=5", "train.checkpoint_every=3"]}
 
 
-def clusters(n: int = 240, d: int = 6, seed: int = 0) -> np.ndarray:
-    """Rows from three far-apart clusters: an autoencoder's codes of them are far from N(0, I)."""
+def clusters(n: int = 240, d: int = 6, seed: int = 0, labels: bool = False):
+    """Rows from three far-apart clusters: an autoencoder's codes of them are far from N(0, I). With `labels`:
+    (rows, the cluster of each row as its label)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 4, (3, d))
-    return (centres[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    x = (centres[y] + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+    return (x, y) if labels else x
 
 
 def hashes(folder) -> dict[str, str]:
@@ -51,6 +57,15 @@ def parents(tmp_path_factory):
     ae = api.train("cs236_vae", data=x, out=root / "ae", quiet=True,
                    overrides=[*TINY, "model.name=ae", "eval.protocol=none", "train.iterations=60"])
     return vae, ae
+
+
+@pytest.fixture(scope="module")
+def cvae(tmp_path_factory):
+    """A tiny CVAE trained on the clustered table with the clusters as its three labels."""
+    torch.set_num_threads(1)
+    x, y = clusters(labels=True)
+    return api.train("cs236_cvae_mnist", data={"x": x, "y": y}, out=tmp_path_factory.mktemp("cvae") / "run",
+                     quiet=True, overrides=[*TINY, "model.n_classes=3", "model.hidden=32"])
 
 
 def test_em_recovers_a_mixture_and_its_density_is_torch_distributions():
@@ -162,3 +177,117 @@ def test_unfinished_and_damaged_parents_are_refused_in_one_line(parents, tmp_pat
     (damaged / "config.toml").write_text("[model]\n")
     assert "cannot be read" in _refused(capsys, damaged, tmp_path / "p3")
     assert "does not exist" in _refused(capsys, tmp_path / "nowhere", tmp_path / "p4")
+
+
+# ----------------------------------------------------------------------------- a prior per label (a CVAE parent)
+
+
+def test_a_mixture_per_label_draws_each_row_from_its_own_labels_codes():
+    """Codes of three labels around centres 20 apart: each label's mixture is fitted on its own codes only, so a
+    row drawn for label y lies near y's centre (a prior fitted on all the codes, or rows given the wrong label's
+    draws, would put most rows near another centre), and log p(z|y) is highest under the row's own label."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-20.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
+    y = torch.randint(3, (900,), generator=g)
+    z = centres[y] + torch.randn(900, 2, generator=g)
+    prior = PerLabel([GaussianMixturePrior(2, 2) for _ in range(3)])
+    prior.fit(z, y, k=2, select_by_bic=False, seed=0)
+    asked = torch.tensor([2, 0, 1, 1, 2, 0] * 50)
+    drawn = prior.sample(asked, torch.Generator().manual_seed(1))
+    assert drawn.shape == (300, 2)
+    assert (drawn - centres[asked]).norm(dim=1).max() < 6  # every row within 6 of its own label's centre
+    log_p = torch.stack([prior.log_prob(drawn, torch.full_like(asked, label), lambda p, zy: p.log_prob(zy))
+                         for label in range(3)], 1)  # (300, 3): each row under each label's prior
+    assert torch.equal(log_p.argmax(1), asked)
+
+
+@pytest.mark.parametrize("kind", ["gmm", "two-stage", "diffusion"])
+def test_each_prior_per_label_fits_on_a_cvae_and_samples_the_labels_asked_for(cvae, kind, tmp_path, capsys):
+    from latentlab.models.latent_prior_conditional import ConditionalLatentPrior
+
+    before = hashes(cvae.path)
+    code = main(["prior", str(cvae), "--kind", kind, "--out", str(tmp_path / kind), "--quiet",
+                 *[a for o in PRIOR_TINY[kind] for a in ("--set", o)]])
+    assert code == 0, capsys.readouterr().err
+    run = Run(tmp_path / kind)
+    sections = run.results["sections"]
+    for side in ("prior", "normal"):
+        assert math.isfinite(sections[side]["energy"]) and sections[side]["mmd2"] >= 0
+    if kind == "diffusion":
+        assert "elbo" not in sections["prior"]
+    else:  # bounds on log p(x|y) with p(z|y), beside N(0, I)'s on the same draws
+        assert math.isfinite(sections["prior"]["elbo"]) and math.isfinite(sections["normal"]["elbo"])
+        assert sections["prior"]["elbo"] <= sections["prior"]["iwae_10"] + 1.0
+    model = run.load_model("cpu")
+    assert isinstance(model, ConditionalLatentPrior) and len(model.prior.priors) == 3
+    y = torch.tensor([2, 0, 1, 1, 0])
+    with torch.no_grad():
+        assert model.sample(5, y=y).shape == (5, 6) and model.sample(4).shape == (4, 6)
+        assert model.sample_z_given_y(y).shape == (5, 2)
+        one = model.sample_z_given_y(torch.tensor([1]), torch.Generator().manual_seed(3))
+        alone = model.prior.priors[1].sample(1, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(one, alone)  # a row of label 1 is a draw of label 1's prior
+    x_test, y_test = clusters(n=40, seed=1, labels=True)
+    page = explorer_data(model, torch.from_numpy(x_test), torch.from_numpy(y_test))  # the report's explorer
+    assert page["n_classes"] == 3 and page["prior_draws"]["y"][:4] == [0, 1, 2, 0]
+    assert main(["sample", str(run), "-n", "7"]) == 0
+    assert hashes(cvae.path) == before  # not one byte of the parent changed
+
+
+def test_the_cvae_priors_draws_follow_the_label_asked_for(cvae, tmp_path):
+    """With each label's mixture moved far off (label y's means at 50·(y + 1)), a draw lies near the mean of
+    the label it was asked for, whatever the order of the labels."""
+    run = api.prior(cvae, kind="gmm", overrides=PRIOR_TINY["gmm"], out=tmp_path / "gmm", quiet=True,
+                    evaluate_after=False)
+    model = run.load_model("cpu")
+    with torch.no_grad():
+        for label, prior in enumerate(model.prior.priors):
+            prior.means += 50.0 * (label + 1)
+        y = torch.tensor([2, 0, 1, 2, 1, 0, 0, 2])
+        z = model.sample_z_given_y(y, torch.Generator().manual_seed(0))
+    nearest = (z.mean(1, keepdim=True) - 50.0 * torch.arange(1, 4)).abs().argmin(1)
+    assert torch.equal(nearest, y)
+
+
+@pytest.mark.parametrize("kind", ["two-stage", "diffusion"])
+def test_resume_of_a_prior_per_label_equals_an_uninterrupted_fit(cvae, kind, tmp_path):
+    full = api.prior(cvae, kind=kind, overrides=PRIOR_TINY[kind], out=tmp_path / "full", quiet=True,
+                     evaluate_after=False)
+    part = api.prior(cvae, kind=kind, overrides=[*PRIOR_TINY[kind], "train.iterations=3"], out=tmp_path / "part",
+                     quiet=True, evaluate_after=False)
+    api.train(None, resume=part, overrides=["train.iterations=6"], quiet=True, evaluate_after=False)
+    a = load_file(full / "checkpoints" / "step-00000006.safetensors")
+    b = load_file(part / "checkpoints" / "step-00000006.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
+    assert any(k.startswith("/model/prior.priors.2.") for k in a)  # the three labels' priors are kept
+
+
+def test_the_conditional_grid_of_a_prior_per_label_draws_each_row_from_its_label(monkeypatch, tmp_path):
+    from latentlab.evaluation import figures
+
+    class Fake:  # z ~ p(z|y) is y/4, and E[x|y, z] = z: each cell shows the label its z was drawn for
+        n_classes, parent, fit_s = 4, None, torch.zeros(())
+
+        def sample_z_given_y(self, y, generator=None):
+            return y.float()[:, None] / 4
+
+        def decode_given_y(self, z, y):
+            return z.view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+    drawn = {}
+    monkeypatch.setattr(figures.fig, "image_rows", lambda panels, labels, path: drawn.update(panels=panels) or path)
+    figures.conditional_grid(Fake(), tmp_path / "grid.png", torch.Generator(), n_z=5)
+    (title, grid), = drawn["panels"]
+    assert "p(z \\mid y)" in title and grid.shape == (4, 5, 1, 2, 2)
+    torch.testing.assert_close(grid[:, :, 0, 0, 0], torch.arange(4.0)[:, None].expand(4, 5) / 4)  # row y holds z ~ p(z|y)
+
+
+def test_a_semi_supervised_parent_is_refused_in_one_line():
+    """The M2 SSVAE has q(z|x, y) but labels for few training images and no x ~ p(x|y, z): no prior per label."""
+    from latentlab.errors import UserError
+    from latentlab.models.latent_prior import check_parent
+    from latentlab.models.ssvae import SSVAE, SSVAEConfig
+
+    with pytest.raises(UserError, match="need a label for every training image") as refused:
+        check_parent(SSVAE(SSVAEConfig(), (1, 28, 28)), "runs/m2", "ssvae")
+    assert "\n" not in str(refused.value)

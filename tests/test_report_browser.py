@@ -3,7 +3,8 @@ explorer decodes exactly what PyTorch decodes, every control moves z the way it 
 network request, and each kind of page is kept as a screenshot in test-artifacts/report-screenshots/.
 
 Tiny runs: VAEs and a CVAE trained 150 steps on 3,000 MNIST digits (random blobs where MNIST is
-missing), a GAN for a page without explorer, and untrained decoders of every kind on one page."""
+missing), a mixture prior fitted on one of the VAEs, a GAN for a page without explorer, and untrained
+decoders of every kind on one page."""
 
 from __future__ import annotations
 
@@ -261,6 +262,70 @@ def test_the_label_selector_keeps_z_and_changes_y(browser, runs):
     assert_decodes_like_torch(model, after)
     assert np.abs(np.array(after["x"]) - np.array(before["x"])).max() > 1e-3
     screenshot(browser, "cvae-explorer", explorer(browser))
+
+
+def test_draw_from_this_prior_moves_the_sliders_to_a_prior_draw(browser, runs, tmp_path):
+    """The report of a mixture prior fitted on the z = 6 VAE: each click on "draw from this prior" sets z to the
+    next of the codes z ~ p(z) stored in the page (explorer.json's prior_draws), moves the sliders there and
+    decodes it as PyTorch does through the parent's decoder."""
+    import latentlab.api as api
+    from latentlab.evaluation.decoder_layers import decode_floats
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = api.prior(runs("vae_z6"), kind="gmm", overrides=["model.components=3"], out=tmp_path / "gmm",
+                        quiet=True).path
+    finally:
+        torch.set_num_threads(threads)
+    open_page(browser, run / "report.html")
+    model, data = model_of(run), json.loads((run / "explorer.json").read_text())
+    draws = decode_floats(data["prior_draws"]["z"], (data["prior_draws"]["n"], data["z_dim"]))
+    start = last(browser)
+    button = browser.find_element("css selector", ".xp-draw")
+    assert "draw from this prior (gmm)" in button.text
+    sliders = browser.find_elements("css selector", ".xp-dim")
+    assert len(sliders) == data["z_dim"] == 6
+    for i in range(2):
+        button.click()
+        state = last(browser)
+        np.testing.assert_allclose(state["z"], draws[i], atol=1e-6)  # the page's i-th draw z ~ p(z)
+        for el in sliders:
+            value, step = float(el.get_attribute("value")), float(el.get_attribute("step"))
+            assert abs(value - draws[i][int(el.get_attribute("data-i"))]) <= step  # the slider sits at z_i
+        assert_decodes_like_torch(model, state)
+        assert_decodes_like_torch(model.parent, state)  # the parent's decoder itself
+        assert np.abs(np.array(state["x"]) - np.array(start["x"])).max() > 1e-3  # the image changed
+        assert browser.find_element("css selector", ".xp-drawn").text == f"draw {i + 1} of {len(draws)}"
+        start = state
+    screenshot(browser, "vae-z6-gmm-prior-explorer", explorer(browser))
+
+
+def test_a_prior_per_label_draws_with_its_label(browser, runs, tmp_path):
+    """A mixture per label fitted on the CVAE: a click sets z and the label y of the page's next draw
+    z ~ p(z|y), the label selector follows, and the page decodes E[x|y, z] as PyTorch does."""
+    import latentlab.api as api
+    from latentlab.evaluation.decoder_layers import decode_floats
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = api.prior(runs("cvae"), kind="gmm", overrides=["model.components=2"], out=tmp_path / "gmm",
+                        quiet=True).path
+    finally:
+        torch.set_num_threads(threads)
+    open_page(browser, run / "report.html")
+    model, data = model_of(run), json.loads((run / "explorer.json").read_text())
+    draws = data["prior_draws"]
+    z = decode_floats(draws["z"], (draws["n"], data["z_dim"]))
+    for i in range(3):  # labels 0, 1, 2 in turn
+        browser.find_element("css selector", ".xp-draw").click()
+        state = last(browser)
+        np.testing.assert_allclose(state["z"], z[i], atol=1e-6)
+        assert state["y"] == draws["y"][i] == i
+        assert browser.find_element("css selector", ".xp-label").get_attribute("value") == str(i)
+        assert_decodes_like_torch(model, state)
+    screenshot(browser, "cvae-gmm-prior-explorer", explorer(browser))
 
 
 def test_every_decoder_kind_on_one_comparison_page(browser, tmp_path):

@@ -213,7 +213,8 @@ def prior_config(run: Run | str | Path, *, kind: str, overrides: list[str] = (),
 
 def open_parent(path) -> Run:
     """The parent run of a latent prior: readable, finished, and a model with an encoder q(z|x) and a decoder
-    p(x|z); else a UserError in one line saying why and what to do. Nothing is written."""
+    p(x|z) (or q(z|x, y) and p(x|y, z): a prior per label); else a UserError in one line saying why and what to
+    do. Nothing is written."""
     from latentlab.registry import parent_model
 
     try:

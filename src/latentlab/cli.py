@@ -84,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prior", help="fit a latent prior (gmm | two-stage | diffusion) on a trained run's codes; "
                        "samples decode through the run's decoder")
-    p.add_argument("run", help="the parent run: a trained model with an encoder and a decoder (vae, ae, gmvae)")
+    p.add_argument("run", help="the parent run: a trained model with an encoder and a decoder (vae, ae, gmvae; "
+                   "cvae: a prior per label)")
     p.add_argument("--kind", required=True, choices=("gmm", "two-stage", "diffusion"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value of the prior's config, e.g. --set model.components=20 (repeatable)")

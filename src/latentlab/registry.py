@@ -19,7 +19,8 @@ from latentlab.models.cvae import CVAE, CVAEConfig
 from latentlab.models.cyclegan import CycleGAN, CycleGANConfig
 from latentlab.models.gan import GAN, GANConfig
 from latentlab.models.gmvae import GMVAE, GMVAEConfig
-from latentlab.models.latent_prior import LatentPrior, LatentPriorConfig
+from latentlab.models.latent_prior import ConditionalParent, LatentPrior, LatentPriorConfig
+from latentlab.models.latent_prior_conditional import ConditionalLatentPrior
 from latentlab.models.ppca import PPCA, PPCAConfig
 from latentlab.models.ssvae import SSVAE, SSVAEConfig
 from latentlab.models.ddpm import DDPM, DDPMConfig
@@ -68,9 +69,12 @@ def load_config(path_or_preset: str | Path, overrides: list[str] = ()) -> tuple[
 
 def build_model(config: ModelConfig, x_shape: tuple[int, ...]) -> GenerativeModel:
     """The model named by `config.name`, for data of shape x_shape (without the batch dim). A latent prior gets
-    its parent run's model, with the weights of the parent's newest checkpoint."""
+    its parent run's model, with the weights of the parent's newest checkpoint (a prior per label on a
+    conditional parent)."""
     if config.name == "latent_prior":
-        return LatentPrior(config, x_shape, parent_model(config.parent, x_shape))
+        parent = parent_model(config.parent, x_shape)
+        prior = ConditionalLatentPrior if isinstance(parent, ConditionalParent) else LatentPrior
+        return prior(config, x_shape, parent)
     return MODELS[config.name][0](config, x_shape)
 
 

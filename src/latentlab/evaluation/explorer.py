@@ -12,7 +12,7 @@ needs beside them:
   interpolate z = (1 − t) z_a + t z_b between two of them;
 - the class names of a conditional decoder (and of labelled data, for the plane's colours);
 - for a post-hoc latent prior's run (models/latent_prior.py), N_PRIOR_DRAWS codes z ~ p(z) of its fitted
-  prior, drawn here with the run's seed: the page's "draw from this prior" button decodes one of them
+  prior (a prior per label: z ~ p(z|y) with their labels y, taken in turn), drawn here with the run's seed: the page's "draw from this prior" button decodes one of them
   (the page is static; nothing samples the prior while it is read).
 A decoder the page cannot evaluate gets {"reason": ...} instead, which the report shows.
 Models without a decoder of z (GAN, DDPM, NCSN, CycleGAN) get no file at all.
@@ -34,7 +34,8 @@ from latentlab.evaluation.decoder_layers import NotPortable, count_parameters, d
 from latentlab.evaluation.figures import MANIFOLD_RANGE, example_indices
 from latentlab.explorer_format import EXPLORER_FORMAT
 from latentlab.files import atomic_write
-from latentlab.models.base import ConditionalDecoder, ConditionalEncoder, Decoder, Encoder, FittedPrior
+from latentlab.models.base import (ConditionalDecoder, ConditionalEncoder, ConditionalFittedPrior, Decoder, Encoder,
+                                   FittedPrior)
 from latentlab.nn import one_hot
 from latentlab.viz.grid import image_grid
 
@@ -90,13 +91,18 @@ def explorer_data(model, test_x: Tensor, test_y: Tensor | None, *, classes: tupl
 
 
 def _prior_draws(model, seed: int) -> dict | None:
-    """N_PRIOR_DRAWS codes z ~ p(z) of a latent prior run's fitted prior, (n, Z) as float32 base64; None for
-    any other model."""
-    if not isinstance(model, FittedPrior):
+    """N_PRIOR_DRAWS codes z ~ p(z) of a latent prior run's fitted prior, (n, Z) as float32 base64 (a prior per
+    label: z ~ p(z|y) with the labels y = 0, 1, ..., Y-1, 0, 1, ... in "y"); None for any other model."""
+    if not isinstance(model, (FittedPrior, ConditionalFittedPrior)):
         return None
     device = next(model.parameters()).device
-    z = model.sample_z(N_PRIOR_DRAWS, torch.Generator(device=device).manual_seed(seed))  # (n, Z)
-    return {"kind": model.config.kind, "n": len(z), "z": encode_floats(z)}
+    g = torch.Generator(device=device).manual_seed(seed)
+    if isinstance(model, FittedPrior):
+        z = model.sample_z(N_PRIOR_DRAWS, g)  # (n, Z)
+        return {"kind": model.config.kind, "n": len(z), "z": encode_floats(z)}
+    y = torch.arange(N_PRIOR_DRAWS, device=device) % model.n_classes
+    z = model.sample_z_given_y(y, g)  # (n, Z)
+    return {"kind": model.config.kind, "n": len(z), "z": encode_floats(z), "y": y.tolist()}
 
 
 def check_faithful(model, layers: list[dict], output: str, z_dim: int, n_classes: int, device) -> None:

@@ -11,8 +11,8 @@ from torch import Tensor
 
 from latentlab.data.handoff import Data
 from latentlab.files import make_dir
-from latentlab.models.base import (ConditionalDecoder, Decoder, Encoder, GenerativeModel, LatentPrior,
-                                   NoiseConditionalScore, Translator)
+from latentlab.models.base import (ConditionalDecoder, ConditionalFittedPrior, Decoder, Encoder, GenerativeModel,
+                                   LatentPrior, NoiseConditionalScore, Translator)
 from latentlab.run.metrics import read_metrics
 from latentlab.viz import figures as fig
 
@@ -62,7 +62,7 @@ def draw_all(model: GenerativeModel, data: Data, out: Path, metrics_path: Path |
         paths.append(translation_rows(model, data.domains("test"), out / "translations.png"))
     elif data.kind == "images" and not isinstance(model, ConditionalDecoder):  # images without a decoder: a GAN
         paths.append(fig.sample_grid(model.sample(200, generator=g).clamp(0, 1).cpu(), None, out / "samples.png"))
-    if isinstance(model, ConditionalDecoder) and isinstance(model, LatentPrior):
+    if isinstance(model, ConditionalDecoder) and isinstance(model, (LatentPrior, ConditionalFittedPrior)):
         paths.append(conditional_grid(model, out / "conditional_samples.png", g))
     if isinstance(model, Encoder) and isinstance(model, Decoder):
         x = test_x[example_indices(len(test_x), test_y, 40)]
@@ -123,12 +123,19 @@ def table_figures(model: GenerativeModel, test_x: Tensor, out: Path, seed: int, 
 
 def conditional_grid(model, path: Path, generator: torch.Generator, n_z: int = 20) -> Path:
     """The style/content grid of a label-conditional decoder: row i = label i, column j = a shared
-    z_j ~ p(z), each cell E[x|y=i, z_j] clipped to [0, 1] (CS236 homework 2, FSVAE)."""
-    z = model.sample_z(n_z, generator=generator)  # (S, Z)
+    z_j ~ p(z), each cell E[x|y=i, z_j] clipped to [0, 1] (CS236 homework 2, FSVAE). A prior per label
+    (ConditionalFittedPrior) draws each row's own z_ij ~ p(z|y=i) instead."""
     n_y = model.n_classes
-    y = torch.arange(n_y, device=z.device).repeat_interleave(n_z)  # (Y·S,) row-major
-    means = model.decode_given_y(z.repeat(n_y, 1), y).clamp(0, 1)  # (Y·S, C, H, W)
-    title = rf"$\mathbb{{E}}[x \mid y, z_j]$: row = label $y$, column = one shared $z_j \sim p(z)$"
+    if isinstance(model, ConditionalFittedPrior):
+        y = torch.arange(n_y, device=model.fit_s.device).repeat_interleave(n_z)  # (Y·S,) row-major
+        z = model.sample_z_given_y(y, generator)  # (Y·S, Z)
+        title = r"$\mathbb{E}[x \mid y, z]$: row = label $y$, each $z \sim p(z \mid y)$ of the fitted prior"
+    else:
+        z = model.sample_z(n_z, generator=generator)  # (S, Z)
+        y = torch.arange(n_y, device=z.device).repeat_interleave(n_z)  # (Y·S,) row-major
+        z = z.repeat(n_y, 1)  # (Y·S, Z): z_j in every row
+        title = rf"$\mathbb{{E}}[x \mid y, z_j]$: row = label $y$, column = one shared $z_j \sim p(z)$"
+    means = model.decode_given_y(z, y).clamp(0, 1)  # (Y·S, C, H, W)
     return fig.image_rows([(title, means.view(n_y, n_z, *means.shape[1:]).cpu())],
                           [f"y = {i}" for i in range(n_y)], path)
 

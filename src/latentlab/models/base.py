@@ -28,8 +28,8 @@ from latentlab.batch import Batch
 
 __all__ = [
     "Batch", "GenerativeModel", "LikelihoodBound", "ConditionalLikelihoodBound", "Encoder", "Decoder",
-    "LatentPrior", "Classifier", "ConditionalEncoder", "ConditionalDecoder", "PortableDecoder",
-    "NoiseConditionalScore", "Translator",
+    "LatentPrior", "FittedPrior", "ConditionalFittedPrior", "Classifier", "ConditionalEncoder", "ConditionalDecoder",
+    "PortableDecoder", "NoiseConditionalScore", "Translator",
 ]
 
 
@@ -92,6 +92,17 @@ class FittedPrior(Protocol):
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws z ~ p(z) of the fitted prior, (n, Z)."""
+
+
+@runtime_checkable
+class ConditionalFittedPrior(Protocol):
+    """A prior p(z|y) per label fitted after training on the codes of a conditional parent, decoded by the
+    parent's p(x|y, z) (models/latent_prior_conditional.py)."""
+
+    parent: nn.Module
+
+    def sample_z_given_y(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One z ~ p(z|y_n) per int label of y (N,), (N, Z)."""
 
 
 @runtime_checkable

@@ -66,6 +66,11 @@ class CVAE(GenerativeModel):
         """E[x|y, z], (N, *x_shape)."""
         return self.observation.mean(self.decoder(z, one_hot(y, self.n_classes, z))).view(-1, *self.x_shape)
 
+    def sample_x_given_yz(self, y: Tensor, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw x ~ p(x|y, z) for int labels y (N,) and z (N, Z), (N, *x_shape)."""
+        params = self.decoder(z, one_hot(y, self.n_classes, z))
+        return self.observation.sample(params, generator).view(-1, *self.x_shape)
+
     @property
     def likelihood(self) -> str:
         """The observation model p(x|y, z): "bernoulli" or "gaussian"."""
@@ -102,6 +107,4 @@ class CVAE(GenerativeModel):
         """x ~ p(x|y, z), z ~ p(z), with the given int labels y (n,) or uniform labels."""
         if y is None:
             y = torch.randint(self.n_classes, (n,), generator=generator, device=self.prior.mean.device)
-        z = self.sample_z(n, generator)  # (n, Z)
-        params = self.decoder(z, one_hot(y, self.n_classes, z))
-        return self.observation.sample(params, generator).view(-1, *self.x_shape)
+        return self.sample_x_given_yz(y, self.sample_z(n, generator), generator)

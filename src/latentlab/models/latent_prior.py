@@ -15,6 +15,9 @@ kind = "two-stage": a second VAE on z with learned output variance γ (models/pr
 kind = "diffusion": a DDPM with an MLP denoiser on codes scaled to unit variance (models/prior_diffusion.py;
                     Rombach et al. 2022, Vahdat et al. 2021).
 
+A conditional parent (the CVAE: q(z|x, y), p(x|y, z)) gets one prior per label instead, p(z|y) fitted on the
+codes of that label's images: models/latent_prior_conditional.py.
+
 Sampling: z ~ p(z) (`sample_z`), then the parent's decoder: x ~ p(x|z). The parent's weights are part of
 this model's checkpoints (never trained: no optimizer holds them), so the run keeps the decoder its prior
 was fitted for; the parent's run directory is only read.
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from latentlab.errors import UserError
 from latentlab.fields import choice, flag, nonnegative_int, positive_int, probability, text
@@ -70,15 +73,57 @@ class ObservationModel(Protocol):
         """log p(x|z) for z (..., B, Z): (..., B)."""
 
 
+@runtime_checkable
+class ConditionalParent(Protocol):
+    """What a conditional parent (the CVAE) offers a prior per label (models/latent_prior_conditional.py)."""
+
+    n_classes: int
+
+    def encode_given_y(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z|x, y): mean and variance, each (B, Z)."""
+
+    def decode_given_y(self, z: Tensor, y: Tensor) -> Tensor:
+        """E[x|y, z], (N, *x_shape)."""
+
+    def sample_x_given_yz(self, y: Tensor, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """One draw x ~ p(x|y, z), (N, *x_shape)."""
+
+
 def check_parent(model: GenerativeModel, path: str, name: str) -> None:
     """A UserError in one line unless the parent model (of model.name `name`, from the run `path`) has an encoder
-    q(z|x) and a decoder p(x|z)."""
+    q(z|x) and a decoder p(x|z), or is a conditional parent with q(z|x, y) and p(x|y, z) (ConditionalParent)."""
     if isinstance(model, ConditionalEncoder) and not isinstance(model, Encoder):
-        raise UserError(f"model.parent = {path} is a conditional model ({name}): a prior per label is "
-                        "not offered yet; fit one on an unconditional parent (vae, ae, gmvae)")
+        if not isinstance(model, ConditionalParent):
+            raise UserError(f"model.parent = {path} is a {name} run, whose codes z ~ q(z|x, y) need a label for "
+                            "every training image and whose decoder has no x ~ p(x|y, z): fit the prior per "
+                            "label on a cvae run, or a prior on an unconditional one (vae, ae, gmvae)")
+        return
     if not (isinstance(model, Encoder) and isinstance(model, Decoder)):
         raise UserError(f"model.parent = {path} is a {name} run, which has no encoder q(z|x) and "
-                        "decoder p(x|z): a latent prior needs a latent model (vae, ae, gmvae)")
+                        "decoder p(x|z): a latent prior needs a latent model (vae, ae, gmvae, cvae)")
+
+
+def kind_prior(config: LatentPriorConfig, z_dim: int) -> nn.Module:
+    """The prior of `config.kind` over codes of size `z_dim`, before fitting."""
+    if config.kind == "gmm":
+        return GaussianMixturePrior(z_dim, config.components)
+    if config.kind == "two-stage":
+        return TwoStagePrior(z_dim, config.hidden, config.layers)
+    return DiffusionPrior(z_dim, timesteps=config.timesteps, hidden=config.hidden, blocks=config.blocks,
+                          sampler=config.sampler, ddim_steps=config.ddim_steps, ddim_eta=config.ddim_eta)
+
+
+def prior_terms(kind: str, prior: nn.Module, z: Tensor) -> dict[str, Tensor]:
+    """The loss of a `kind` prior on codes z (B, Z) and its named terms, each averaged over the batch: the
+    mixture's -log p(z) before this step's EM fit (after_step), the two-stage -ELBO₂, the diffusion L_simple."""
+    if kind == "gmm":
+        nll = -prior.log_prob(z).mean()
+        return {"loss": nll, "nll_z": nll}
+    if kind == "two-stage":
+        terms = prior.negative_elbo(z)
+        return {"loss": terms["nelbo"], **terms}
+    terms = prior.loss(z)
+    return {"loss": terms["eps_mse"], **terms}
 
 
 class LatentPrior(GenerativeModel):
@@ -95,14 +140,7 @@ class LatentPrior(GenerativeModel):
         super().__init__()
         self.config, self.x_shape, self.parent = config, tuple(x_shape), parent.requires_grad_(False).eval()
         self.z_dim = parent.encode(torch.zeros(1, *x_shape))[0].shape[-1]
-        if config.kind == "gmm":
-            self.prior = GaussianMixturePrior(self.z_dim, config.components)
-        elif config.kind == "two-stage":
-            self.prior = TwoStagePrior(self.z_dim, config.hidden, config.layers)
-        else:
-            self.prior = DiffusionPrior(self.z_dim, timesteps=config.timesteps, hidden=config.hidden,
-                                        blocks=config.blocks, sampler=config.sampler, ddim_steps=config.ddim_steps,
-                                        ddim_eta=config.ddim_eta)
+        self.prior = kind_prior(config, self.z_dim)
         self.register_buffer("fit_s", torch.zeros((), dtype=torch.float64))  # gmm: seconds of the EM fit
         self._codes: Tensor | None = None
 
@@ -171,13 +209,7 @@ class LatentPrior(GenerativeModel):
         z = self.encode_draw(batch["x"])  # (B, Z), no gradient into the parent
         if self.config.kind == "gmm":
             self._codes = z
-            nll = -self.prior.log_prob(z).mean()  # before this step's fit
-            return {"loss": nll, "nll_z": nll}
-        if self.config.kind == "two-stage":
-            terms = self.prior.negative_elbo(z)
-            return {"loss": terms["nelbo"], **terms}
-        terms = self.prior.loss(z)
-        return {"loss": terms["eps_mse"], **terms}
+        return prior_terms(self.config.kind, self.prior, z)
 
     def after_step(self, phase: str) -> None:
         """gmm: the EM fit on the codes of this step's batch replaces whatever the optimizer did."""

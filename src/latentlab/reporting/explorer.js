@@ -4,7 +4,8 @@
    evaluated by decoder.js (inlined before this file, in the same function scope). The explorer of a run
    is window.latentlabExplorer[run anchor]: decode(z, y) -> array, last = {z, y, x} (the latest decoded
    output and its input), set(z, y). A latent prior's run also has the button "draw from this prior", which
-   decodes, in turn, the codes z ~ p(z) its explorer.json holds (prior_draws). */
+   decodes, in turn, the codes z ~ p(z) its explorer.json holds (prior_draws; with their labels y for a prior
+   per label, z ~ p(z|y)). */
 const TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"];  // matplotlib's, as in the latent_scatter figure
 const PLOT = 300, LEFT = 36, TOP = 10, BOTTOM = 30, RIGHT = 10;  // the plane: plot area and margins (CSS px)
@@ -258,6 +259,7 @@ class Explorer {
       draw.addEventListener("click", () => {
         const i = next++ % draws.n;
         this.z = Array.from(z.subarray(i * this.zDim, (i + 1) * this.zDim), Math.fround);
+        if (draws.y) this.y = draws.y[i];  // a prior per label: z ~ p(z|y), decoded with its y
         this.update(draw);
         this.$(".xp-drawn").textContent = "draw " + (i + 1) + " of " + draws.n;
       });
