@@ -199,3 +199,30 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class FolderHandle:
+    """An object that stands for a folder's path (a run, a study's result): `os.fspath(h)`, `str(h)`, `h / "x"`,
+    and equality and hashing by path, equal to a str or os.PathLike of the same path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    __str__ = __fspath__
+
+    def __truediv__(self, name: str | Path) -> Path:
+        return self.path / name
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FolderHandle):
+            return type(self) is type(other) and self.path == other.path
+        return self.path == Path(other) if isinstance(other, (str, os.PathLike)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)

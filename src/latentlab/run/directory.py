@@ -11,7 +11,6 @@ A `Run` stands wherever its directory's path did: `run / "x"`, `str(run)`, `Path
 from __future__ import annotations
 
 import json
-import os
 import time
 import tomllib
 from functools import cached_property
@@ -24,7 +23,7 @@ from latentlab._version import __version__
 from latentlab.config import Config
 from latentlab.device import resolve_device
 from latentlab.errors import UserError
-from latentlab.files import atomic_write, make_dir, read_json, read_text
+from latentlab.files import FolderHandle, atomic_write, make_dir, read_json, read_text
 from latentlab.run.checkpoint import (DamagedCheckpoint, checkpoint_files, checkpoint_step, latest_checkpoint,
                                       load_checkpoint, load_newest, save_checkpoint)
 from latentlab.run.lock import LOCK_NAME, hold
@@ -39,31 +38,9 @@ def default_dir(name: str) -> Path:
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-class Run:
-    """A run directory. `Run.create` starts a new one, `Run.open` checks and opens an existing one."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
-
-    # -- standing in for the directory's path
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    __str__ = __fspath__
-
-    def __truediv__(self, name: str | Path) -> Path:
-        return self.path / name
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Run):
-            return self.path == other.path
-        return self.path == Path(other) if isinstance(other, (str, os.PathLike)) else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.path)
+class Run(FolderHandle):
+    """A run directory. `Run.create` starts a new one, `Run.open` checks and opens an existing one. It stands in
+    for the directory's path (files.FolderHandle)."""
 
     @property
     def name(self) -> str:

@@ -10,38 +10,15 @@ Like a `Run`, it stands wherever its folder's path did (`result / "x"`, `str(res
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from latentlab.checks import Check
 from latentlab.errors import UserError
-from latentlab.files import read_json
+from latentlab.files import FolderHandle, read_json
 
 
-class StudyResult:
-    """A study folder holding summary.json and report.html."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"StudyResult({str(self.path)!r})"
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    __str__ = __fspath__
-
-    def __truediv__(self, name: str | Path) -> Path:
-        return self.path / name
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, StudyResult):
-            return self.path == other.path
-        return self.path == Path(other) if isinstance(other, (str, os.PathLike)) else NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.path)
+class StudyResult(FolderHandle):
+    """A study folder holding summary.json and report.html; it stands in for the folder's path (files.FolderHandle)."""
 
     @property
     def report_path(self) -> Path:
