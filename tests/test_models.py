@@ -166,13 +166,15 @@ def test_models_import_no_other_model_and_evaluation_no_concrete_model():
     graph = import_graph(Path(latentlab.__file__).parent.parent)
     shared = {"latentlab.models.base", "latentlab.models.priors", "latentlab.models.observation",
               "latentlab.models.history_pool", "latentlab.models.prior_gmm", "latentlab.models.prior_two_stage",
-              "latentlab.models.prior_diffusion"}  # building blocks, not models
+              "latentlab.models.prior_diffusion", "latentlab.models.prior_per_label"}  # building blocks, not models
     for module, imported in graph.items():
         concrete = {m for m in imported if m.startswith("latentlab.models.") and m not in shared}
         if module.startswith("latentlab.models."):
-            # the one subclass: the GMVAE is the VAE with a trained mixture prior; the latent-diffusion prior is a DDPM
+            # the one subclass: the GMVAE is the VAE with a trained mixture prior; the latent-diffusion prior is a DDPM;
+            # the prior per label of a conditional parent is the latent prior's config and kinds, one per label
             allowed = {"latentlab.models.gmvae": {"latentlab.models.vae"},
-                       "latentlab.models.prior_diffusion": {"latentlab.models.ddpm"}}.get(module, set())
+                       "latentlab.models.prior_diffusion": {"latentlab.models.ddpm"},
+                       "latentlab.models.latent_prior_conditional": {"latentlab.models.latent_prior"}}.get(module, set())
             assert concrete <= allowed, module
         if module.startswith(("latentlab.evaluation.", "latentlab.reporting.", "latentlab.training.")):
             assert not concrete, module
