@@ -264,20 +264,25 @@ def test_the_label_selector_keeps_z_and_changes_y(browser, runs):
     screenshot(browser, "cvae-explorer", explorer(browser))
 
 
-def test_draw_from_this_prior_moves_the_sliders_to_a_prior_draw(browser, runs, tmp_path):
-    """The report of a mixture prior fitted on the z = 6 VAE: each click on "draw from this prior" sets z to the
-    next of the codes z ~ p(z) stored in the page (explorer.json's prior_draws), moves the sliders there and
-    decodes it as PyTorch does through the parent's decoder."""
+def mixture_prior(parent, components: int, out):
+    """The run directory of a mixture prior with `components` components fitted on `parent` with one thread."""
     import latentlab.api as api
-    from latentlab.evaluation.decoder_layers import decode_floats
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run = api.prior(runs("vae_z6"), kind="gmm", overrides=["model.components=3"], out=tmp_path / "gmm",
-                        quiet=True).path
+        return api.prior(parent, kind="gmm", overrides=[f"model.components={components}"], out=out, quiet=True).path
     finally:
         torch.set_num_threads(threads)
+
+
+def test_draw_from_this_prior_moves_the_sliders_to_a_prior_draw(browser, runs, tmp_path):
+    """The report of a mixture prior fitted on the z = 6 VAE: each click on "draw from this prior" sets z to the
+    next of the codes z ~ p(z) stored in the page (explorer.json's prior_draws), moves the sliders there and
+    decodes it as PyTorch does through the parent's decoder."""
+    from latentlab.evaluation.decoder_layers import decode_floats
+
+    run = mixture_prior(runs("vae_z6"), 3, tmp_path / "gmm")
     open_page(browser, run / "report.html")
     model, data = model_of(run), json.loads((run / "explorer.json").read_text())
     draws = decode_floats(data["prior_draws"]["z"], (data["prior_draws"]["n"], data["z_dim"]))
@@ -304,16 +309,9 @@ def test_draw_from_this_prior_moves_the_sliders_to_a_prior_draw(browser, runs, t
 def test_a_prior_per_label_draws_with_its_label(browser, runs, tmp_path):
     """A mixture per label fitted on the CVAE: a click sets z and the label y of the page's next draw
     z ~ p(z|y), the label selector follows, and the page decodes E[x|y, z] as PyTorch does."""
-    import latentlab.api as api
     from latentlab.evaluation.decoder_layers import decode_floats
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run = api.prior(runs("cvae"), kind="gmm", overrides=["model.components=2"], out=tmp_path / "gmm",
-                        quiet=True).path
-    finally:
-        torch.set_num_threads(threads)
+    run = mixture_prior(runs("cvae"), 2, tmp_path / "gmm")
     open_page(browser, run / "report.html")
     model, data = model_of(run), json.loads((run / "explorer.json").read_text())
     draws = data["prior_draws"]
