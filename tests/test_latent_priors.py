@@ -42,6 +42,20 @@ def clusters(n: int = 240, d: int = 6, seed: int = 0, labels: bool = False):
     return (x, y) if labels else x
 
 
+def resumed_equals_uninterrupted(parent, kind: str, tmp_path) -> dict:
+    """Fit a `kind` prior on `parent` 6 iterations straight and 3 + 3 with a resume; asserts the two step-6
+    checkpoints are bit-identical and returns the uninterrupted one's tensors."""
+    full = api.prior(parent, kind=kind, overrides=PRIOR_TINY[kind], out=tmp_path / "full", quiet=True,
+                     evaluate_after=False)
+    part = api.prior(parent, kind=kind, overrides=[*PRIOR_TINY[kind], "train.iterations=3"], out=tmp_path / "part",
+                     quiet=True, evaluate_after=False)
+    api.train(None, resume=part, overrides=["train.iterations=6"], quiet=True, evaluate_after=False)
+    a = load_file(full / "checkpoints" / "step-00000006.safetensors")
+    b = load_file(part / "checkpoints" / "step-00000006.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
+    return a
+
+
 def hashes(folder) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -135,14 +149,7 @@ def test_the_mixture_brings_the_prior_closer_to_clustered_codes(parents, tmp_pat
 @pytest.mark.parametrize("kind", ["two-stage", "diffusion"])
 def test_resume_of_a_prior_equals_an_uninterrupted_fit(parents, kind, tmp_path):
     vae, _ = parents
-    full = api.prior(vae, kind=kind, overrides=PRIOR_TINY[kind], out=tmp_path / "full", quiet=True,
-                     evaluate_after=False)
-    part = api.prior(vae, kind=kind, overrides=[*PRIOR_TINY[kind], "train.iterations=3"], out=tmp_path / "part",
-                     quiet=True, evaluate_after=False)
-    api.train(None, resume=part, overrides=["train.iterations=6"], quiet=True, evaluate_after=False)
-    a = load_file(full / "checkpoints" / "step-00000006.safetensors")
-    b = load_file(part / "checkpoints" / "step-00000006.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
+    resumed_equals_uninterrupted(vae, kind, tmp_path)
 
 
 def _refused(capsys, parent, out) -> str:
@@ -251,14 +258,7 @@ def test_the_cvae_priors_draws_follow_the_label_asked_for(cvae, tmp_path):
 
 @pytest.mark.parametrize("kind", ["two-stage", "diffusion"])
 def test_resume_of_a_prior_per_label_equals_an_uninterrupted_fit(cvae, kind, tmp_path):
-    full = api.prior(cvae, kind=kind, overrides=PRIOR_TINY[kind], out=tmp_path / "full", quiet=True,
-                     evaluate_after=False)
-    part = api.prior(cvae, kind=kind, overrides=[*PRIOR_TINY[kind], "train.iterations=3"], out=tmp_path / "part",
-                     quiet=True, evaluate_after=False)
-    api.train(None, resume=part, overrides=["train.iterations=6"], quiet=True, evaluate_after=False)
-    a = load_file(full / "checkpoints" / "step-00000006.safetensors")
-    b = load_file(part / "checkpoints" / "step-00000006.safetensors")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bit-identical on CPU
+    a = resumed_equals_uninterrupted(cvae, kind, tmp_path)
     assert any(k.startswith("/model/prior.priors.2.") for k in a)  # the three labels' priors are kept
 
 
