@@ -11,7 +11,6 @@ scoped to the card's class, so the card sits in a notebook page without restylin
 from __future__ import annotations
 
 import io
-import json
 import tomllib
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import PIL.ImageChops
 from latentlab.checks import Check
 from latentlab.errors import UserError
 from latentlab.files import read_json
-from latentlab.reporting.page import ENV, data_uri, fmt_number, fmt_seconds
+from latentlab.reporting.page import ENV, data_uri, fmt_seconds
+from latentlab.reporting.results_table import plain, results_table
 
 TEMPLATE = "card.html.j2"
 SAMPLE_FIGURES = ("samples.png", "samples_by_class.png", "translations.png", "reconstructions.png")
@@ -78,35 +78,12 @@ def study_card(path: str | Path, figures: list[Path]) -> str:
 
 
 def _results_view(results: dict, path: Path) -> dict:
-    """results.json's sections as rows metric × section, the reference beside them, and the checks."""
+    """results.json's sections as rows metric × section, the reference beside them (results_table), and the checks."""
     try:
-        sections, titles = results["sections"], results.get("section_titles") or {}
-        reference = results.get("reference") or {}
-        ref_values = reference.get("values") or {}
-        metrics = list(dict.fromkeys([m for s in sections.values() for m in s] + list(ref_values)))
-        return {
-            "columns": [titles.get(s, s) for s in sections],
-            "rows": [{"metric": m, "values": [_value(s.get(m)) for s in sections.values()],
-                      "reference": _reference(ref_values[m]) if m in ref_values else ""} for m in metrics],
-            "has_reference": bool(ref_values),
-            "reference_source": reference.get("source", ""),
-            "checks": [_check_view(Check.from_dict(c)) for c in results.get("checks") or []],
-        }
+        checks = [_check_view(Check.from_dict(c)) for c in results.get("checks") or []]
     except (KeyError, TypeError, AttributeError) as e:
         raise UserError(f"{path} does not follow the results format ({e!r}); re-run `latentlab eval`") from None
-
-
-def _reference(value) -> str:
-    """[mean, sd] -> "101.5 ± 0.55"; [mean, null] or a bare number -> "101.5" (as published)."""
-    mean, sd = (list(value) + [None])[:2] if isinstance(value, list) else (value, None)
-    text = f"{mean:.6g}" if isinstance(mean, float) else fmt_number(mean)
-    return text if sd is None else f"{text} ± {sd:.6g}"
-
-
-def _value(value) -> str:
-    if isinstance(value, list):
-        return ", ".join(_value(v) for v in value)
-    return json.dumps(value) if isinstance(value, dict) else fmt_number(value)
+    return {**results_table(results, path), "checks": checks}
 
 
 def _thumbnail(path: Path) -> bytes:
@@ -135,4 +112,4 @@ def _has_train_time(results: dict | None) -> bool:
 
 
 def _check_view(c: Check) -> dict:
-    return {"name": c.name, "passed": c.passed, "value": None if c.value is None else _value(c.value)}
+    return {"name": c.name, "passed": c.passed, "value": None if c.value is None else plain(c.value)}

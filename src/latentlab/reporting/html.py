@@ -10,7 +10,6 @@ page's size.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from latentlab.errors import UserError
 from latentlab.files import atomic_write, read_json
 from latentlab.reporting.explorer import explorer_view
 from latentlab.reporting.page import ENV, data_uri, fmt_number, fmt_seconds, with_page_size
+from latentlab.reporting.results_table import plain, results_table
 from latentlab.run import Run
 from latentlab.viz.figures import loss_curves
 
@@ -83,59 +83,28 @@ def _read_results(path: Path) -> dict | None:
 
 def _results_view(results: dict, path: Path) -> dict:
     """Tables and lines for the template; a malformed entry is a UserError naming the file."""
+    table = results_table(results, path)
     try:
         sections: dict[str, dict] = results["sections"]
         titles = results.get("section_titles") or {}
-        reference = results.get("reference") or {}
-        ref_values = reference.get("values") or {}
-        metrics = _union([list(s) for s in sections.values()] + [list(ref_values)])
         first = next(iter(sections), None)
         return {
+            **table,
             "first_section": {
                 "title": titles.get(first, first) if first else "no sections",
-                "values": {m: _plain(v) for m, v in sections.get(first, {}).items()},
+                "values": {m: plain(v) for m, v in sections.get(first, {}).items()},
             },
-            "columns": [titles.get(s, s) for s in sections],
-            "rows": [
-                {
-                    "metric": m,
-                    "values": [_plain(s.get(m)) for s in sections.values()],
-                    "reference": _reference(ref_values[m]) if m in ref_values else "",
-                }
-                for m in metrics
-            ],
-            "has_reference": bool(ref_values),
-            "reference_source": reference.get("source", ""),
-            "reference_note": reference.get("note", ""),
             "checks": [
-                {"name": c["name"], "passed": bool(c["passed"]), "value": _plain(c.get("value"))}
+                {"name": c["name"], "passed": bool(c["passed"]), "value": plain(c.get("value"))}
                 for c in results.get("checks") or []
             ],
-            "protocol": [(k, _plain(v)) for k, v in (results.get("protocol") or {}).items()],
+            "protocol": [(k, plain(v)) for k, v in (results.get("protocol") or {}).items()],
             "elapsed": [_elapsed(k, v) for k, v in (results.get("elapsed") or {}).items()],
         }
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         raise UserError(
             f"{path} does not follow the results format ({e!r}); re-run `latentlab eval`"
         ) from None
-
-
-def _reference(value: Any) -> str:
-    """[mean, sd] -> "101.5 ± 0.55"; [mean, null] or a bare number -> "101.5"."""
-    mean, sd = (value + [None])[:2] if isinstance(value, list) else (value, None)
-    text = _published(mean)
-    return text if sd is None else f"{text} ± {_published(sd)}"
-
-
-def _published(value: Any) -> str:
-    """A published number as published (101.5 stays 101.5, not 101.50)."""
-    return f"{value:.6g}" if isinstance(value, float) else fmt_number(value)
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(_plain(v) for v in value)
-    return json.dumps(value) if isinstance(value, dict) else fmt_number(value)
 
 
 def _elapsed(key: str, seconds: Any) -> tuple[str, str]:
